@@ -1,0 +1,551 @@
+"""The Segment spec's messages as frozen pydantic models.
+
+Python attributes are snake_case (``user_id``); the wire is camelCase (``userId``), as in the
+Segment HTTP API (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/).
+
+Rules enforced at construction, so bad input fails at the call site and never at flush time:
+
+1. Every message needs ``userId`` or ``anonymousId``; ``alias`` needs ``userId`` and
+   ``previousId``; ``group`` needs ``groupId``; ``track`` needs a non-empty ``event``.
+2. ``messageId`` defaults to a uuid4 string and must be shorter than 100 characters.
+3. ``timestamp`` defaults to now. A naive datetime is taken as UTC. On the wire it is UTC with
+   millisecond precision and a ``Z`` suffix: ``2024-03-15T11:59:30.123Z``.
+4. Properties, traits, context and integrations hold JSON values, plus ``datetime`` (ISO-8601,
+   naive taken as UTC), ``date`` (``YYYY-MM-DD``), ``Decimal`` (a JSON number), ``UUID``
+   (its string), ``Enum`` (its value), ``tuple``, ``set`` and ``frozenset`` (arrays). Anything
+   else (bytes, arbitrary objects, NaN, Infinity, non-string keys) is rejected.
+5. ``context.library`` is ``{"name": "aioanalytics", "version": <package version>}`` unless the
+   caller sets one.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from ._version import __version__
+
+__all__ = [
+    "Alias",
+    "Batch",
+    "Context",
+    "Group",
+    "Identify",
+    "Library",
+    "Message",
+    "Page",
+    "Screen",
+    "Track",
+    "encode",
+    "parse_message",
+]
+
+#: Nesting deeper than this in properties/traits/context is rejected (a JSON document that
+#: deep is a bug, and it keeps the recursive walk below safe).
+MAX_DEPTH = 64
+
+_UTC_SUFFIX = "+00:00"
+
+
+def format_timestamp(value: datetime) -> str:
+    """Format an aware datetime as the wire wants it: UTC, milliseconds, ``Z``."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _as_utc(value: datetime) -> datetime:
+    # A naive datetime is taken as UTC (documented in the README).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """Return ``value`` as plain JSON data, or raise ``ValueError`` naming what is wrong."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        raise ValueError(f"{value!r} is not a valid JSON number")
+    if depth >= MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise ValueError(f"keys must be strings, not {type(key).__name__} ({key!r})")
+            out[key] = _clean(item, depth + 1)
+        return out
+    if kind is list or kind is tuple:
+        return [_clean(item, depth + 1) for item in value]
+    return _clean_other(value, depth)
+
+
+def _clean_other(value: Any, depth: int) -> Any:
+    # The less common types, kept out of _clean so the common path stays short.
+    if isinstance(value, enum.Enum):
+        return _clean(value.value, depth)
+    if isinstance(value, datetime):
+        return format_timestamp(_as_utc(value))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if value.is_finite():
+            return int(value) if value == value.to_integral_value() else float(value)
+        raise ValueError(f"{value!r} is not a valid JSON number")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):  # subclasses of the JSON scalars become the plain type
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _clean(float(value))
+    if isinstance(value, Mapping):
+        return _clean(dict(value), depth)
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(item, depth + 1) for item in value]
+    raise ValueError(f"value of type {type(value).__name__} is not JSON-serializable")
+
+
+def _clean_object(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        # ValueError, not TypeError: pydantic turns it into a ValidationError naming the field.
+        raise ValueError(f"expected an object (dict), got {type(value).__name__}")  # noqa: TRY004
+    cleaned: dict[str, Any] = _clean(value if type(value) is dict else dict(value))
+    return cleaned
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+
+_MODEL_CONFIG = ConfigDict(
+    frozen=True,
+    extra="forbid",
+    alias_generator=to_camel,
+    validate_by_name=True,
+    validate_by_alias=True,
+    serialize_by_alias=True,
+)
+
+
+class Library(BaseModel):
+    """``context.library``: who sent the message."""
+
+    model_config = _MODEL_CONFIG
+    name: str
+    version: str
+
+
+_LIBRARY = Library(name="aioanalytics", version=__version__)
+
+
+class Context(BaseModel):
+    """The spec's ``context`` object: ``library`` is set for you; any other key passes through.
+
+    Known keys have attributes (``ip``, ``active``, ``user_agent``, ...); others are kept as
+    given, e.g. ``Context(ip="1.2.3.4", device={"token": "..."})``.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="allow",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+    library: Library = _LIBRARY
+    ip: str | None = None
+    active: bool | None = None
+    user_agent: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    traits: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_extras(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            known = _CONTEXT_KEYS
+            cleaned = {}
+            for key, value in data.items():
+                if type(key) is not str:
+                    raise ValueError(f"keys must be strings, not {type(key).__name__}")
+                cleaned[key] = value if key in known else _clean(value, 1)
+            return cleaned
+        return data
+
+    @field_validator("traits", mode="before")
+    @classmethod
+    def _clean_traits(cls, value: Any) -> Any:
+        return _clean_object(value)
+
+
+_CONTEXT_KEYS = frozenset(
+    {"library", "ip", "active", "user_agent", "userAgent", "locale", "timezone", "traits"}
+)
+_DEFAULT_CONTEXT = Context()
+
+
+def _new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Message(BaseModel):
+    """Fields common to every spec call."""
+
+    model_config = _MODEL_CONFIG
+    _object_fields: ClassVar[tuple[str, ...]] = ()
+
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    message_id: str = Field(default_factory=_new_message_id, min_length=1, max_length=99)
+    timestamp: Timestamp = Field(default_factory=_now)
+    context: Context = _DEFAULT_CONTEXT
+    integrations: dict[str, Any] | None = None
+
+    @field_validator("timestamp", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _as_utc(value)
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _default_context(cls, value: Any) -> Any:
+        return _DEFAULT_CONTEXT if value is None else value
+
+    @field_validator("integrations", mode="before")
+    @classmethod
+    def _clean_integrations(cls, value: Any) -> Any:
+        return _clean_object(value)
+
+    @model_validator(mode="after")
+    def _check_ids(self) -> _Message:
+        if not self.user_id and not self.anonymous_id:
+            raise ValueError("userId or anonymousId is required")
+        return self
+
+
+class Identify(_Message):
+    """``identify``: who the user is, and their traits."""
+
+    type: Literal["identify"] = "identify"
+    traits: dict[str, Any] | None = None
+
+    @field_validator("traits", mode="before")
+    @classmethod
+    def _clean_traits(cls, value: Any) -> Any:
+        return _clean_object(value)
+
+
+class Track(_Message):
+    """``track``: an action the user performed, named by ``event``."""
+
+    type: Literal["track"] = "track"
+    event: str = Field(min_length=1)
+    properties: dict[str, Any] | None = None
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _clean_properties(cls, value: Any) -> Any:
+        return _clean_object(value)
+
+
+class Page(_Message):
+    """``page``: the user viewed a web page."""
+
+    type: Literal["page"] = "page"
+    name: str | None = None
+    category: str | None = None
+    properties: dict[str, Any] | None = None
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _clean_properties(cls, value: Any) -> Any:
+        return _clean_object(value)
+
+
+class Screen(_Message):
+    """``screen``: the user viewed a screen of a mobile app."""
+
+    type: Literal["screen"] = "screen"
+    name: str | None = None
+    category: str | None = None
+    properties: dict[str, Any] | None = None
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _clean_properties(cls, value: Any) -> Any:
+        return _clean_object(value)
+
+
+class Group(_Message):
+    """``group``: the user belongs to a group (account, company, team)."""
+
+    type: Literal["group"] = "group"
+    group_id: str = Field(min_length=1)
+    traits: dict[str, Any] | None = None
+
+    @field_validator("traits", mode="before")
+    @classmethod
+    def _clean_traits(cls, value: Any) -> Any:
+        return _clean_object(value)
+
+
+class Alias(_Message):
+    """``alias``: ``previous_id`` and ``user_id`` are the same person."""
+
+    type: Literal["alias"] = "alias"
+    previous_id: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_ids(self) -> Alias:
+        if not self.user_id:
+            raise ValueError("alias requires userId (and previousId)")
+        return self
+
+
+Message = Annotated[
+    Identify | Track | Page | Screen | Group | Alias,
+    Discriminator("type"),
+]
+"""Any one of the six spec messages, discriminated on ``type``."""
+
+_MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+
+
+def parse_message(data: Mapping[str, Any]) -> Message:
+    """Validate a wire-format dict (camelCase keys, with ``type``) into its model."""
+    return _MESSAGE_ADAPTER.validate_python(data)
+
+
+def encode(message: Message) -> bytes:
+    """Serialize a message to its wire JSON, once: size checks and batches reuse the bytes."""
+    return message.__pydantic_serializer__.to_json(message, by_alias=True, exclude_none=True)
+
+
+class Batch(BaseModel):
+    """The ``/v1/batch`` envelope: ``{"batch": [...], "sentAt": ...}``."""
+
+    model_config = _MODEL_CONFIG
+    batch: list[Message]
+    sent_at: Timestamp | None = None
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+
+
+# --- The fast path -------------------------------------------------------------------------
+#
+# Analytics.track() and friends build the wire dict directly for the common case (plain
+# strings, JSON properties, no timestamp or an aware/naive datetime) instead of constructing a
+# model and dumping it: the same rules, a quarter of the CPU. Anything irregular, including
+# every input that is invalid, goes through the model, so errors always come from pydantic and
+# name the field. tests/test_models.py checks that both paths give the same wire JSON.
+
+_ID_POOL_SIZE = 256
+_id_pool = b""
+_id_pos = 0
+
+
+def new_message_id() -> str:
+    """A random (version 4) UUID string, drawn from a pool of ``os.urandom`` bytes."""
+    global _id_pool, _id_pos
+    pos = _id_pos
+    if pos >= len(_id_pool):
+        _id_pool = os.urandom(16 * _ID_POOL_SIZE)
+        pos = 0
+    _id_pos = pos + 16
+    h = _id_pool[pos : pos + 16].hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+_last_ms = -1
+_last_stamp = ""
+
+
+def now_timestamp() -> str:
+    """The current time in wire format, formatted at most once per millisecond."""
+    global _last_ms, _last_stamp
+    now = time.time()
+    ms = int(now * 1000)
+    if ms != _last_ms:
+        _last_stamp = format_timestamp(datetime.fromtimestamp(ms / 1000, UTC))
+        _last_ms = ms
+    return _last_stamp
+
+
+def _reset_after_fork() -> None:
+    global _id_pool, _id_pos
+    _id_pool, _id_pos = b"", 0
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+_DEFAULT_CONTEXT_WIRE: dict[str, Any] = {
+    "library": {"name": "aioanalytics", "version": __version__}
+}
+_STR_CONTEXT_KEYS = ("ip", "userAgent", "locale", "timezone")
+
+
+def _fast_context(context: Any) -> dict[str, Any] | None:
+    if context is None:
+        return _DEFAULT_CONTEXT_WIRE
+    if type(context) is not dict or "user_agent" in context:
+        return None
+    cleaned: dict[str, Any] = _clean(context)
+    for key in _STR_CONTEXT_KEYS:
+        value = cleaned.get(key)
+        if value is not None and type(value) is not str:
+            return None
+    active = cleaned.get("active")
+    traits = cleaned.get("traits")
+    if (active is not None and type(active) is not bool) or (
+        traits is not None and type(traits) is not dict
+    ):
+        return None
+    library = cleaned.get("library")
+    if library is None:
+        return {"library": _DEFAULT_CONTEXT_WIRE["library"], **cleaned}
+    if (
+        type(library) is not dict
+        or len(library) != 2
+        or type(library.get("name")) is not str
+        or type(library.get("version")) is not str
+    ):
+        return None
+    return cleaned
+
+
+def build_wire(
+    model: type[_Message],
+    user_id: Any,
+    anonymous_id: Any,
+    context: Any,
+    timestamp: Any,
+    integrations: Any,
+    message_id: Any,
+    fields: dict[str, Any],
+    objects: tuple[str, ...] = (),
+    required: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Validate one call's arguments and return its wire dict (see the note above).
+
+    ``fields`` holds the type-specific wire fields (``type``, ``event``, ...); the names in
+    ``objects`` among them are JSON objects to clean (properties, traits), the names in
+    ``required`` must be non-empty strings (``userId`` there means ``user_id``).
+    """
+    try:
+        wire = None
+        if all(fields.get(key, user_id) for key in required):
+            wire = _fast_wire(
+                user_id, anonymous_id, context, timestamp, integrations, message_id, fields, objects
+            )
+    except ValueError:
+        wire = None
+    if wire is not None:
+        return wire
+    kwargs = {
+        "user_id": user_id,
+        "anonymous_id": anonymous_id,
+        "context": context,
+        "integrations": integrations,
+        **{_SNAKE.get(k, k): v for k, v in fields.items() if v is not None},
+    }
+    if timestamp is not None:
+        kwargs["timestamp"] = timestamp
+    if message_id is not None:
+        kwargs["message_id"] = message_id
+    return wire_dict(model(**kwargs))
+
+
+_SNAKE = {"groupId": "group_id", "previousId": "previous_id"}
+
+
+def wire_dict(message: _Message) -> dict[str, Any]:
+    """A model's wire dict: camelCase keys, JSON values, no ``None`` fields."""
+    return message.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _fast_wire(
+    user_id: Any,
+    anonymous_id: Any,
+    context: Any,
+    timestamp: Any,
+    integrations: Any,
+    message_id: Any,
+    fields: dict[str, Any],
+    objects: tuple[str, ...],
+) -> dict[str, Any] | None:
+    if not ((type(user_id) is str and user_id) or (type(anonymous_id) is str and anonymous_id)) or (
+        user_id is not None and type(user_id) is not str
+    ):
+        return None
+    if anonymous_id is not None and type(anonymous_id) is not str:
+        return None
+    if message_id is None:
+        message_id = new_message_id()
+    elif type(message_id) is not str or not 0 < len(message_id) < 100:
+        return None
+    if timestamp is None:
+        stamp = now_timestamp()
+    elif isinstance(timestamp, datetime):
+        stamp = format_timestamp(_as_utc(timestamp))
+    else:
+        return None
+    wire_context = _fast_context(context)
+    if wire_context is None:
+        return None
+    wire: dict[str, Any] = {}
+    if user_id is not None:
+        wire["userId"] = user_id
+    if anonymous_id is not None:
+        wire["anonymousId"] = anonymous_id
+    wire["messageId"] = message_id
+    wire["timestamp"] = stamp
+    wire["context"] = wire_context
+    if integrations is not None:
+        if type(integrations) is not dict:
+            return None
+        wire["integrations"] = _clean(integrations)
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key in objects:
+            if type(value) is not dict:
+                return None
+            value = _clean(value)
+        elif type(value) is not str:
+            return None
+        wire[key] = value
+    return wire

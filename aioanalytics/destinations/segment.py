@@ -1,0 +1,85 @@
+"""The Segment HTTP API destination: every message to ``{host}/v1/batch``."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._config import BatchLimits
+from .._retry import Decision, RetryPolicy
+from .._transports.base import Request, Response
+from .._version import __version__
+from ._base import Endpoint, Record
+
+__all__ = ["Segment", "SegmentEndpoint"]
+
+DEFAULT_HOST = "https://api.segment.io"
+USER_AGENT = f"aioanalytics/{__version__}"
+_PREFIX = b'{"batch":['
+_SENT_AT = b'],"sentAt":"'
+_SUFFIX = b'"}'
+#: ``sentAt`` is always 24 bytes: ``2024-03-15T11:59:30.123Z``.
+ENVELOPE_BYTES = len(_PREFIX) + len(_SENT_AT) + 24 + len(_SUFFIX)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SegmentEndpoint:
+    """``POST {host}/v1/batch`` with basic auth (the write key as user, empty password)."""
+
+    url: str
+    write_key: str
+    limits: BatchLimits
+    retry: RetryPolicy
+    envelope_bytes: int = ENVELOPE_BYTES
+    _headers: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        token = base64.b64encode(f"{self.write_key}:".encode()).decode("ascii")
+        headers = {
+            "Authorization": f"Basic {token}",
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        object.__setattr__(self, "_headers", headers)
+
+    def __repr__(self) -> str:
+        return f"SegmentEndpoint(url={self.url!r})"
+
+    def build(self, records: Sequence[bytes], *, sent_at: str) -> Request:
+        body = b"".join((_PREFIX, b",".join(records), _SENT_AT, sent_at.encode(), _SUFFIX))
+        return Request("POST", self.url, self._headers, body)
+
+    def decide(self, response: Response | None, *, batch_size: int) -> Decision:
+        return self.retry.decide(
+            None if response is None else response.status_code, batch_size=batch_size
+        )
+
+
+class Segment:
+    """The default destination: Segment, or any collector speaking its HTTP API."""
+
+    name = "Segment"
+    bypasses_segment = False
+
+    def __init__(
+        self,
+        write_key: str,
+        *,
+        host: str = DEFAULT_HOST,
+        limits: BatchLimits,
+        retry: RetryPolicy,
+        gzip: bool = True,
+    ) -> None:
+        self.gzip = gzip
+        self.endpoint = SegmentEndpoint(
+            f"{host.rstrip('/')}/v1/batch", write_key, limits=limits, retry=retry
+        )
+        self.endpoints: Mapping[str, Endpoint] = {"batch": self.endpoint}
+
+    def __repr__(self) -> str:
+        return f"Segment(url={self.endpoint.url!r})"
+
+    def translate(self, message: Mapping[str, Any], encoded: bytes) -> list[Record]:
+        return [Record("batch", encoded)]

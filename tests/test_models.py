@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pydantic
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import aioanalytics
+from aioanalytics import Alias, Batch, Context, Group, Identify, Page, Screen, Track, parse_message
+from aioanalytics._models import build_wire, encode, new_message_id, now_timestamp, wire_dict
+
+
+class Plan(enum.Enum):
+    PRO = "pro"
+
+
+def test_track_wire_names_and_defaults() -> None:
+    message = Track(user_id="u1", event="Signed Up", properties={"plan": "pro"})
+    wire = json.loads(encode(message))
+    assert wire["userId"] == "u1"
+    assert wire["type"] == "track"
+    assert wire["event"] == "Signed Up"
+    assert wire["properties"] == {"plan": "pro"}
+    assert wire["context"] == {
+        "library": {"name": "aioanalytics", "version": aioanalytics.__version__}
+    }
+    assert uuid.UUID(wire["messageId"]).version == 4
+    assert wire["timestamp"].endswith("Z") and len(wire["timestamp"]) == 24
+    assert "anonymousId" not in wire and "integrations" not in wire
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "wire_key"),
+    [
+        (Identify, {"anonymous_id": "a1", "traits": {"email": "a@b.c"}}, "anonymousId"),
+        (Group, {"user_id": "u", "group_id": "g1"}, "groupId"),
+        (Alias, {"user_id": "u", "previous_id": "a1"}, "previousId"),
+        (Page, {"user_id": "u", "name": "Home", "category": "Docs"}, "category"),
+        (Screen, {"user_id": "u", "name": "Home"}, "name"),
+    ],
+)
+def test_camel_case_on_the_wire(model: Any, kwargs: dict[str, Any], wire_key: str) -> None:
+    wire = wire_dict(model(**kwargs))
+    assert wire_key in wire
+    assert all("_" not in key for key in wire)
+    assert parse_message(wire) == model(
+        **{**kwargs, "message_id": wire["messageId"], "timestamp": wire["timestamp"]}
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "field"),
+    [
+        (Track, {"event": "x"}, "userId or anonymousId"),
+        (Track, {"user_id": "u", "event": ""}, "event"),
+        (Track, {"user_id": "u"}, "event"),
+        (Group, {"user_id": "u"}, "groupId"),
+        (Alias, {"user_id": "u"}, "previousId"),
+        (Alias, {"anonymous_id": "a", "previous_id": "p"}, "userId"),
+        (Identify, {"user_id": "u", "message_id": "x" * 100}, "message_id"),
+        (Identify, {"user_id": "u", "nickname": "x"}, "nickname"),
+    ],
+)
+def test_required_fields(model: Any, kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=field):
+        model(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"bytes", object(), float("nan"), float("inf"), Decimal("NaN"), {1: "int key"}],
+    ids=["bytes", "object", "nan", "inf", "decimal-nan", "int-key"],
+)
+def test_non_json_values_are_rejected(bad: Any) -> None:
+    with pytest.raises(pydantic.ValidationError, match="properties"):
+        Track(user_id="u", event="e", properties={"x": bad})
+    with pytest.raises(pydantic.ValidationError, match="traits"):
+        Identify(user_id="u", traits={"nested": [{"x": bad}]})
+
+
+def test_deep_nesting_is_rejected() -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(100):
+        node["x"] = {}
+        node = node["x"]
+    with pytest.raises(pydantic.ValidationError, match="nested deeper"):
+        Track(user_id="u", event="e", properties=deep)
+
+
+def test_extra_types_serialize_sensibly() -> None:
+    class Label(str):
+        pass
+
+    properties = {
+        "at": datetime(2024, 3, 15, 11, 59, 30, 123456),
+        "at_paris": datetime(2024, 3, 15, 12, 0, tzinfo=timezone(timedelta(hours=1))),
+        "day": date(2024, 3, 15),
+        "price": Decimal("19.99"),
+        "count": Decimal("3"),
+        "id": uuid.UUID(int=1),
+        "plan": Plan.PRO,
+        "pair": (1, 2),
+        "tags": {"a"},
+        "frozen": frozenset({1}),
+        "label": Label("x"),
+    }
+    wire = json.loads(encode(Track(user_id="u", event="e", properties=properties)))
+    assert wire["properties"] == {
+        "at": "2024-03-15T11:59:30.123Z",
+        "at_paris": "2024-03-15T11:00:00.000Z",
+        "day": "2024-03-15",
+        "price": 19.99,
+        "count": 3,
+        "id": "00000000-0000-0000-0000-000000000001",
+        "plan": "pro",
+        "pair": [1, 2],
+        "tags": ["a"],
+        "frozen": [1],
+        "label": "x",
+    }
+
+
+def test_naive_timestamp_is_utc() -> None:
+    naive = Track(user_id="u", event="e", timestamp=datetime(2024, 1, 1, 12, 0))
+    assert naive.timestamp.tzinfo is UTC
+    assert json.loads(encode(naive))["timestamp"] == "2024-01-01T12:00:00.000Z"
+
+
+def test_context_library_default_and_override() -> None:
+    ctx = Context(ip="1.2.3.4", device={"token": "t"}, user_agent="ua")
+    wire = wire_dict(Identify(user_id="u", context=ctx))
+    assert wire["context"]["library"]["name"] == "aioanalytics"
+    assert wire["context"]["device"] == {"token": "t"}
+    assert wire["context"]["userAgent"] == "ua"
+    own = wire_dict(Identify(user_id="u", context={"library": {"name": "x", "version": "1"}}))
+    assert own["context"]["library"] == {"name": "x", "version": "1"}
+    with pytest.raises(pydantic.ValidationError, match="context"):
+        Identify(user_id="u", context={"blob": b"x"})
+
+
+def test_parse_message_discriminates_and_names_fields() -> None:
+    message = parse_message({"type": "group", "userId": "u", "groupId": "g"})
+    assert isinstance(message, Group)
+    with pytest.raises(pydantic.ValidationError) as info:
+        parse_message({"type": "track", "userId": "u", "event": 3})
+    assert info.value.errors()[0]["loc"] == ("track", "event")
+    with pytest.raises(pydantic.ValidationError):
+        parse_message({"type": "bogus", "userId": "u"})
+
+
+def test_batch_envelope_parses() -> None:
+    body = {
+        "batch": [{"type": "alias", "userId": "u", "previousId": "p"}],
+        "sentAt": "2024-01-01T00:00:00.000Z",
+    }
+    batch = Batch.model_validate(body)
+    assert isinstance(batch.batch[0], Alias)
+    assert batch.sent_at == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_message_ids_are_unique_uuid4() -> None:
+    ids = {new_message_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+
+
+def test_now_timestamp_is_current() -> None:
+    stamp = datetime.fromisoformat(now_timestamp().replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 1
+
+
+# -- the fast path and the model path agree ------------------------------------------------
+
+json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8)
+json_values = st.recursive(
+    json_scalars | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+objects = st.none() | st.dictionaries(st.text(max_size=6), json_values, max_size=4)
+ids = st.none() | st.text(max_size=6)
+extras = st.sampled_from(
+    [
+        datetime(2024, 1, 1, 5, 6, 7, 890000),
+        Decimal("1.5"),
+        Plan.PRO,
+        (1, "x"),
+        b"bad",
+        float("nan"),
+    ]
+)
+contexts = st.none() | st.fixed_dictionaries(
+    {},
+    optional={
+        "ip": st.text(max_size=4) | st.integers(),
+        "active": st.booleans() | st.text(max_size=1),
+        "traits": objects,
+        "device": objects,
+        "userAgent": st.text(max_size=4),
+        "library": st.just({"name": "n", "version": "v"}) | st.just({"name": 1}),
+        "extra": extras,
+    },
+)
+
+
+def _both(
+    model: Any,
+    fields: dict[str, Any],
+    objects: tuple[str, ...],
+    required: tuple[str, ...],
+    **common: Any,
+) -> tuple[Any, Any]:
+    def run_fast() -> Any:
+        return build_wire(
+            model,
+            common["user_id"],
+            common["anonymous_id"],
+            common["context"],
+            common["timestamp"],
+            common["integrations"],
+            common["message_id"],
+            fields,
+            objects,
+            required,
+        )
+
+    def run_model() -> Any:
+        kwargs = {k: v for k, v in common.items() if v is not None}
+        kwargs.update({_snake(k): v for k, v in fields.items() if v is not None and k != "type"})
+        return wire_dict(model(**kwargs))
+
+    results = []
+    for run in (run_fast, run_model):
+        try:
+            results.append(run())
+        except pydantic.ValidationError as exc:
+            results.append(("error", sorted(str(e["loc"]) for e in exc.errors())))
+    return results[0], results[1]
+
+
+def _snake(key: str) -> str:
+    return {"groupId": "group_id", "previousId": "previous_id"}.get(key, key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    user_id=ids,
+    anonymous_id=ids,
+    event=st.none() | st.text(max_size=5) | st.integers(),
+    properties=objects | st.builds(lambda v: {"v": v}, extras),
+    context=contexts,
+    timestamp=st.none() | st.datetimes(timezones=st.none() | st.just(UTC)),
+    integrations=st.none() | st.just({"All": False, "Mixpanel": True}),
+    message_id=st.none() | st.just("m-1") | st.just("x" * 100),
+)
+def test_fast_path_matches_the_model(**common: Any) -> None:
+    event = common.pop("event")
+    properties = common.pop("properties")
+    fast, model = _both(
+        Track,
+        {"type": "track", "event": event, "properties": properties},
+        ("properties",),
+        ("event",),
+        **common,
+    )
+    if isinstance(fast, dict) and isinstance(model, dict):
+        if common["message_id"] is None:
+            fast.pop("messageId"), model.pop("messageId")
+        if common["timestamp"] is None:
+            fast.pop("timestamp"), model.pop("timestamp")
+    assert fast == model
+
+
+@settings(max_examples=100, deadline=None)
+@given(user_id=ids, previous_id=st.none() | st.text(max_size=3), anonymous_id=ids)
+def test_fast_alias_matches_the_model(user_id: Any, previous_id: Any, anonymous_id: Any) -> None:
+    common = {
+        "user_id": user_id,
+        "anonymous_id": anonymous_id,
+        "context": None,
+        "timestamp": datetime(2024, 1, 1, tzinfo=UTC),
+        "integrations": None,
+        "message_id": "m",
+    }
+    fast, model = _both(
+        Alias, {"type": "alias", "previousId": previous_id}, (), ("previousId", "userId"), **common
+    )
+    assert fast == model
