@@ -359,6 +359,7 @@ class Analytics:
         self._flusher: asyncio.Task[None] | None = None
         self._senders: set[asyncio.Task[None]] = set()
         self._inflight: asyncio.Semaphore | None = None
+        self._closing: asyncio.Future[None] | None = None
         self._sending: asyncio.Semaphore | None = None
         self._random = random.Random()
         if debug:
@@ -383,7 +384,12 @@ class Analytics:
             raise ClientClosedError(
                 f"an Analytics client can be opened once; it is {self._state.value}"
             )
-        self._loop = asyncio.get_running_loop()
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise EventLoopError(
+                "aioanalytics runs on asyncio; no asyncio loop is running"
+            ) from None
         self._queue = asyncio.Queue(self.max_queue_size)
         if self._transport is None:
             self._transport = HTTPTransport(
@@ -391,6 +397,7 @@ class Analytics:
                 timeout=self._timeout,
                 max_connections=self.max_concurrent_requests,
             )
+        self._closing = self._loop.create_future()
         self._sending = asyncio.Semaphore(self.max_concurrent_requests)
         # Batches held at once (sending or waiting to retry): bounds memory during an outage.
         self._inflight = asyncio.Semaphore(self.max_concurrent_requests * 4)
@@ -409,7 +416,8 @@ class Analytics:
             return
         self._check_loop()
         self._state = _State.CLOSING
-        assert self._flusher is not None
+        assert self._flusher is not None and self._closing is not None
+        self._closing.set_result(None)
         flusher = self._flusher
         try:
             with anyio.CancelScope(shield=True):
@@ -723,13 +731,28 @@ class Analytics:
                 for _, item in entry:
                     _silence(item.sink)
                 raise QueueFull(f"the queue is full ({self.max_queue_size} messages)")
-            await queue.put(entry)
-            if self._state is not _State.OPEN:  # closed while this call waited for room
-                self._fail([item for _, item in entry], ClientClosedError("client closed"), None)
-                raise ClientClosedError("the client closed while this call waited for room")
+            await self._put_when_room(entry)
         else:
             queue.put_nowait(entry)
         self.stats.enqueued += 1
+
+    async def _put_when_room(self, entry: list[tuple[_Lane, _Item]]) -> None:
+        # The slow path: wait for room, unless the client starts closing meanwhile.
+        assert self._closing is not None
+        putter = asyncio.ensure_future(self._queue.put(entry))
+        try:
+            await asyncio.wait({putter, self._closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not putter.done():
+                putter.cancel()
+                await asyncio.wait({putter})  # learn whether it got in before the cancel
+        if not putter.cancelled():
+            # Queued: the flusher delivers it, or shutdown fails it (counted) if it landed
+            # behind the close marker. Either way its Delivery tells the truth.
+            return
+        for _, item in entry:
+            _silence(item.sink)
+        raise ClientClosedError("the client closed while this call waited for room")
 
     async def flush(self) -> None:
         """Wait until every message queued before this call was delivered or failed."""

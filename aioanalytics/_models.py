@@ -424,6 +424,8 @@ def _fast_context(context: Any) -> dict[str, Any] | None:
     if type(context) is not dict or "user_agent" in context:
         return None
     cleaned: dict[str, Any] = _clean(context)
+    if None in cleaned.values():  # the model leaves out None-valued context keys
+        cleaned = {key: value for key, value in cleaned.items() if value is not None}
     for key in _STR_CONTEXT_KEYS:
         value = cleaned.get(key)
         if value is not None and type(value) is not str:

@@ -16,7 +16,7 @@ Backoff before retry ``n`` (``n`` = 1, 2, ...) is "full jitter"::
     delay = random() * min(backoff_max, backoff_initial * 2 ** (n - 1))
 
 unless the server said how long to wait (``Retry-After`` or ``X-RateLimit-Reset`` seconds),
-in which case that wait is used, capped at ``backoff_max``.
+in which case exactly that wait is used, capped at ``max_server_wait`` (5 minutes).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class RetryPolicy:
     max_retries: int = 10
     backoff_initial: float = 0.5
     backoff_max: float = 60.0
+    max_server_wait: float = 300.0
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
@@ -91,5 +92,5 @@ class RetryPolicy:
     def backoff(self, retry: int, *, random: float, server_wait: float | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1-based); ``random`` is in [0, 1)."""
         if server_wait is not None:
-            return min(server_wait, self.backoff_max)
+            return min(server_wait, self.max_server_wait)
         return random * min(self.backoff_max, self.backoff_initial * 2.0 ** (retry - 1))

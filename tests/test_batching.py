@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aioanalytics import BatchLimits, Batcher, ConfigError
+from aioanalytics import Batcher, BatchLimits, ConfigError
 from aioanalytics._batching import split
 
 
