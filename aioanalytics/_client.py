@@ -193,6 +193,21 @@ class _Item:
     sink: _Sink
 
 
+class _Pool:
+    """One destination's share of the sending: its own limits, so a destination that is
+    failing (and backing off) never holds up another one's batches."""
+
+    __slots__ = ("batches", "max_batches", "room", "sending")
+
+    def __init__(self, max_requests: int) -> None:
+        #: Requests on the wire at once.
+        self.sending = asyncio.Semaphore(max_requests)
+        #: Batches held at once (sending or waiting to retry): bounds memory in an outage.
+        self.max_batches = max_requests * 4
+        self.batches = 0
+        self.room = asyncio.Event()
+
+
 @dataclass(slots=True)
 class _Lane:
     """One endpoint of one destination: its batcher and how to send."""
@@ -201,6 +216,7 @@ class _Lane:
     endpoint: Endpoint
     batcher: Batcher[_Item]
     gzip: bool
+    pool: _Pool | None = None
 
 
 class _Flush:
@@ -358,9 +374,7 @@ class Analytics:
         self._queue: asyncio.Queue[_Entry] = asyncio.Queue(max_queue_size)
         self._flusher: asyncio.Task[None] | None = None
         self._senders: set[asyncio.Task[None]] = set()
-        self._inflight: asyncio.Semaphore | None = None
         self._closing: asyncio.Future[None] | None = None
-        self._sending: asyncio.Semaphore | None = None
         self._random = random.Random()
         if debug:
             logger.setLevel(logging.DEBUG)
@@ -398,9 +412,9 @@ class Analytics:
                 max_connections=self.max_concurrent_requests,
             )
         self._closing = self._loop.create_future()
-        self._sending = asyncio.Semaphore(self.max_concurrent_requests)
-        # Batches held at once (sending or waiting to retry): bounds memory during an outage.
-        self._inflight = asyncio.Semaphore(self.max_concurrent_requests * 4)
+        pools = {d.name: _Pool(self.max_concurrent_requests) for d in self._destinations}
+        for lane in self._lanes.values():
+            lane.pool = pools[lane.destination]
         self._flusher = self._loop.create_task(self._run_flusher(), name="aioanalytics-flusher")
         self._state = _State.OPEN
         _live_clients.add(self)
@@ -828,20 +842,24 @@ class Analytics:
                 await self._dispatch(lane, batch)
 
     async def _dispatch(self, lane: _Lane, batch: list[_Item]) -> None:
-        assert self._inflight is not None and self._loop is not None
+        pool = lane.pool
+        assert pool is not None and self._loop is not None
         try:
-            await self._inflight.acquire()
+            while pool.batches >= pool.max_batches:  # this destination is saturated: backpressure
+                pool.room.clear()
+                await pool.room.wait()
         except asyncio.CancelledError:
             self._fail(batch, ClientClosedError("the client closed before sending"), None)
             raise
+        pool.batches += 1
         task = self._loop.create_task(self._send_batch(lane, batch))
         self._senders.add(task)
-        task.add_done_callback(self._sender_done)
+        task.add_done_callback(lambda task: self._sender_done(task, pool))
 
-    def _sender_done(self, task: asyncio.Task[None]) -> None:
+    def _sender_done(self, task: asyncio.Task[None], pool: _Pool) -> None:
         self._senders.discard(task)
-        assert self._inflight is not None
-        self._inflight.release()
+        pool.batches -= 1
+        pool.room.set()
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("sender task crashed", exc_info=exc)
 
@@ -909,7 +927,7 @@ class Analytics:
             raise
 
     async def _attempt(self, lane: _Lane, items: list[_Item]) -> tuple[Response | None, str]:
-        assert self._sending is not None and self._transport is not None
+        assert lane.pool is not None and self._transport is not None
         sent_at = format_timestamp(_utcnow())
         request = lane.endpoint.build([item.data for item in items], sent_at=sent_at)
         if lane.gzip:
@@ -920,7 +938,7 @@ class Analytics:
                 body = _gzip(body)
             headers = {**request.headers, "Content-Encoding": "gzip"}
             request = type(request)(request.method, request.url, headers, body)
-        async with self._sending:
+        async with lane.pool.sending:
             self.stats.batches += 1
             self.stats.bytes_sent += len(request.content)
             try:
