@@ -21,7 +21,7 @@ import random
 import weakref
 import zlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self, TypeAlias
@@ -508,7 +508,10 @@ class Analytics:
             {"type": "identify", "traits": traits},
             ("traits",),
         )
-        return await self._submit(wire)
+        result = self._submit(wire)
+        if isinstance(result, Delivery):
+            return result
+        return await result
 
     async def track(
         self,
@@ -535,7 +538,10 @@ class Analytics:
             ("properties",),
             ("event",),
         )
-        return await self._submit(wire)
+        result = self._submit(wire)
+        if isinstance(result, Delivery):
+            return result
+        return await result
 
     async def page(
         self,
@@ -562,7 +568,10 @@ class Analytics:
             {"type": "page", "name": name, "category": category, "properties": properties},
             ("properties",),
         )
-        return await self._submit(wire)
+        result = self._submit(wire)
+        if isinstance(result, Delivery):
+            return result
+        return await result
 
     async def screen(
         self,
@@ -589,7 +598,10 @@ class Analytics:
             {"type": "screen", "name": name, "category": category, "properties": properties},
             ("properties",),
         )
-        return await self._submit(wire)
+        result = self._submit(wire)
+        if isinstance(result, Delivery):
+            return result
+        return await result
 
     async def group(
         self,
@@ -616,7 +628,10 @@ class Analytics:
             ("traits",),
             ("groupId",),
         )
-        return await self._submit(wire)
+        result = self._submit(wire)
+        if isinstance(result, Delivery):
+            return result
+        return await result
 
     async def alias(
         self,
@@ -642,15 +657,24 @@ class Analytics:
             (),
             ("previousId", "userId"),
         )
-        return await self._submit(wire)
+        result = self._submit(wire)
+        if isinstance(result, Delivery):
+            return result
+        return await result
 
     async def enqueue(self, message: Message) -> Delivery:
         """Queue a prebuilt message model (``Track(...)``, ``parse_message(...)``)."""
-        return await self._submit(wire_dict(message))
+        result = self._submit(wire_dict(message))
+        if isinstance(result, Delivery):
+            return result
+        return await result
 
     # -- intake -------------------------------------------------------------------------
 
-    async def _submit(self, wire: dict[str, Any]) -> Delivery:
+    def _submit(self, wire: dict[str, Any]) -> Delivery | Coroutine[Any, Any, Delivery]:
+        """Queue one wire message: a ``Delivery`` at once, or a coroutine when the call has to
+        wait (queue full, async plugins). The six calls return the first and await the second,
+        which saves a coroutine per call on the common path."""
         if self._state is not _State.OPEN or self._forked:
             if self._state is _State.OPEN:
                 self._check_loop()
@@ -662,25 +686,25 @@ class Analytics:
         if asyncio.get_running_loop() is not loop:
             self._check_loop()
         assert loop is not None
-        lane = self._segment_lane
-        if lane is not None:
-            encoded = pydantic_core.to_json(wire)
-            if len(encoded) > lane.endpoint.limits.max_message_bytes or not lane.batcher.fits(
-                len(encoded)
-            ):
-                self.stats.rejected += 1
-                raise MessageTooLargeError(len(encoded), lane.endpoint.limits.max_message_bytes)
-            future: asyncio.Future[str] = loop.create_future()
-            delivery = Delivery(wire["messageId"], {"Segment": future})
-            if not self.send:
-                return self._skip(delivery)
-            await self._put([(lane, _Item(encoded, future))])
-        else:
-            delivery = await self._route(wire, loop)
-            if delivery.done():  # dropped by a plugin, nothing selected, or send=False
-                return delivery
         if self.debug:
             logger.debug("queued %s", wire)
+        lane = self._segment_lane
+        if lane is None:
+            return self._route(wire, loop)
+        encoded = pydantic_core.to_json(wire)
+        if not lane.batcher.fits(len(encoded)):
+            self.stats.rejected += 1
+            raise MessageTooLargeError(len(encoded), lane.endpoint.limits.max_message_bytes)
+        future: asyncio.Future[str] = loop.create_future()
+        delivery = Delivery(wire["messageId"], {"Segment": future})
+        if not self.send:
+            return self._skip(delivery)
+        entry = [(lane, _Item(encoded, future))]
+        try:
+            self._queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            return self._put_slow(entry, delivery)
+        self.stats.enqueued += 1
         return delivery
 
     def _skip(self, delivery: Delivery) -> Delivery:
@@ -691,6 +715,8 @@ class Analytics:
 
     async def _route(self, wire: dict[str, Any], loop: asyncio.AbstractEventLoop) -> Delivery:
         message_id = wire["messageId"]
+        if self._plugins:  # plugins may mutate: give them a copy that shares nothing
+            wire = pydantic_core.from_json(pydantic_core.to_json(wire))
         for plugin in self._plugins:
             result = plugin(wire)
             if inspect.isawaitable(result):
@@ -731,28 +757,25 @@ class Analytics:
         delivery = Delivery(message_id, futures)
         if not self.send:
             return self._skip(delivery)
-        if entry:
-            await self._put(entry)
-        else:
+        if not entry:
             self.stats.enqueued += 1
+            return delivery
+        try:
+            self._queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            return await self._put_slow(entry, delivery)
+        self.stats.enqueued += 1
         return delivery
 
-    async def _put(self, entry: list[tuple[_Lane, _Item]]) -> None:
-        queue = self._queue
-        if queue.full():
-            if self.on_full == "drop":
-                self.stats.dropped += 1
-                for _, item in entry:
-                    _silence(item.sink)
-                raise QueueFull(f"the queue is full ({self.max_queue_size} messages)")
-            await self._put_when_room(entry)
-        else:
-            queue.put_nowait(entry)
-        self.stats.enqueued += 1
-
-    async def _put_when_room(self, entry: list[tuple[_Lane, _Item]]) -> None:
-        # The slow path: wait for room, unless the client starts closing meanwhile.
+    async def _put_slow(self, entry: list[tuple[_Lane, _Item]], delivery: Delivery) -> Delivery:
+        # The queue is full: fail fast ("drop") or wait for room ("block") unless the client
+        # starts closing meanwhile.
         assert self._closing is not None
+        if self.on_full == "drop":
+            self.stats.dropped += 1
+            for _, item in entry:
+                _silence(item.sink)
+            raise QueueFull(f"the queue is full ({self.max_queue_size} messages)")
         putter = asyncio.ensure_future(self._queue.put(entry))
         try:
             await asyncio.wait({putter, self._closing}, return_when=asyncio.FIRST_COMPLETED)
@@ -763,7 +786,8 @@ class Analytics:
         if not putter.cancelled():
             # Queued: the flusher delivers it, or shutdown fails it (counted) if it landed
             # behind the close marker. Either way its Delivery tells the truth.
-            return
+            self.stats.enqueued += 1
+            return delivery
         for _, item in entry:
             _silence(item.sink)
         raise ClientClosedError("the client closed while this call waited for room")

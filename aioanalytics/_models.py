@@ -79,7 +79,11 @@ def _as_utc(value: datetime) -> datetime:
 
 
 def _clean(value: Any, depth: int = 0) -> Any:
-    """Return ``value`` as plain JSON data, or raise ``ValueError`` naming what is wrong."""
+    """Return ``value`` as plain JSON data, or raise ``ValueError`` naming what is wrong.
+
+    Containers that are already plain JSON are returned as they are, not copied: the result
+    is serialized right away, so sharing the caller's objects is safe and saves the copy.
+    """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
@@ -90,13 +94,25 @@ def _clean(value: Any, depth: int = 0) -> Any:
     if depth >= MAX_DEPTH:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     if kind is dict:
-        out = {}
+        out = None
         for key, item in value.items():
             if type(key) is not str:
                 raise ValueError(f"keys must be strings, not {type(key).__name__} ({key!r})")
-            out[key] = _clean(item, depth + 1)
-        return out
-    if kind is list or kind is tuple:
+            kind = type(item)
+            if kind is str or kind is int or kind is bool or item is None:
+                continue
+            if kind is float and math.isfinite(item):
+                continue
+            cleaned = _clean(item, depth + 1)
+            if cleaned is not item:
+                if out is None:
+                    out = dict(value)
+                out[key] = cleaned
+        return value if out is None else out
+    if kind is list:
+        items = [_clean(item, depth + 1) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if kind is tuple:
         return [_clean(item, depth + 1) for item in value]
     return _clean_other(value, depth)
 
@@ -372,19 +388,19 @@ class Batch(BaseModel):
 # name the field. tests/test_models.py checks that both paths give the same wire JSON.
 
 _ID_POOL_SIZE = 256
-_id_pool = b""
+_id_pool = ""
 _id_pos = 0
 
 
 def new_message_id() -> str:
-    """A random (version 4) UUID string, drawn from a pool of ``os.urandom`` bytes."""
+    """A random (version 4) UUID string, cut from a pool of ``os.urandom`` hex digits."""
     global _id_pool, _id_pos
     pos = _id_pos
     if pos >= len(_id_pool):
-        _id_pool = os.urandom(16 * _ID_POOL_SIZE)
+        _id_pool = os.urandom(16 * _ID_POOL_SIZE).hex()
         pos = 0
-    _id_pos = pos + 16
-    h = _id_pool[pos : pos + 16].hex()
+    _id_pos = pos + 32
+    h = _id_pool[pos : pos + 32]
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
@@ -407,7 +423,7 @@ def now_timestamp() -> str:
 
 def _reset_after_fork() -> None:
     global _id_pool, _id_pos
-    _id_pool, _id_pos = b"", 0
+    _id_pool, _id_pos = "", 0
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
@@ -467,14 +483,17 @@ def build_wire(
     ``objects`` among them are JSON objects to clean (properties, traits), the names in
     ``required`` must be non-empty strings (``userId`` there means ``user_id``).
     """
-    try:
-        wire = None
-        if all(fields.get(key, user_id) for key in required):
+    wire = None
+    for key in required:
+        if not fields.get(key, user_id):
+            break
+    else:
+        try:
             wire = _fast_wire(
                 user_id, anonymous_id, context, timestamp, integrations, message_id, fields, objects
             )
-    except ValueError:
-        wire = None
+        except ValueError:
+            pass
     if wire is not None:
         return wire
     kwargs = {
