@@ -32,6 +32,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def demo(session: nox.Session) -> None:
+    """Send a realistic burst through the SDK to the local collector; fails if anything is lost."""
+    session.install(".[server,cli]")
+    session.run("aioanalytics", "demo", *session.posargs)
+
+
+@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
