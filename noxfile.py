@@ -1,13 +1,24 @@
-"""Automation: ``nox -s lint typecheck tests`` is what CI runs; ``nox -s demo`` the demo."""
+"""Automation. ``nox -s lint typecheck tests docs examples build`` is what CI runs;
+``nox -s demo`` runs the demo; ``nox -s bench`` the benchmarks; ``nox -s chaos`` the long
+chaos suite."""
 
 from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs", "examples", "build"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -15,25 +26,17 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite against the installed package, with line coverage."""
+    """Run the test suite against the installed package, with branch coverage.
+
+    ``coverage run``, not ``pytest --cov``: the pytest plugin is loaded through an entry
+    point, which imports aioanalytics before pytest-cov would start measuring.
+    """
     session.install("-e", ".[server,cli]", *nox.project.dependency_groups(PYPROJECT, "tests"))
-    session.run(
-        "python",
-        "-m",
-        "pytest",
-        "--cov",
-        "--cov-report=term",
-        "--cov-fail-under=90",
-        *session.posargs,
-        env={"COVERAGE_FILE": f".coverage.{session.python}"},
-    )
-
-
-@nox.session(python="3.11")
-def demo(session: nox.Session) -> None:
-    """Send a realistic burst through the SDK to the local collector; fails if anything is lost."""
-    session.install(".[server,cli]")
-    session.run("aioanalytics", "demo", *session.posargs)
+    env = {"COVERAGE_FILE": f".coverage.{session.python}"}
+    session.run("coverage", "erase", env=env)
+    session.run("coverage", "run", "-m", "pytest", *session.posargs, env=env)
+    session.run("coverage", "combine", env=env)
+    session.run("coverage", "report", "--fail-under=90", env=env)
 
 
 @nox.session(python="3.11")
@@ -49,3 +52,96 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
     session.install("-e", ".[server,cli]", *nox.project.dependency_groups(PYPROJECT, "typing"))
     session.run("mypy", "aioanalytics")
+
+
+@nox.session(python="3.11")
+def demo(session: nox.Session) -> None:
+    """Send a realistic burst through the SDK to the local collector; fails if anything is lost."""
+    session.install(".[server,cli]")
+    session.run("aioanalytics", "demo", *session.posargs)
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (MkDocs); any warning fails the build."""
+    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "docs"))
+    site = Path(session.create_tmp()) / "site"
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"}
+    )
+
+
+@nox.session(python="3.11")
+def examples(session: nox.Session) -> None:
+    """Run every script in examples/: checked against the test collector, then run against
+    the local collector (``aioanalytics serve``), which must have stored each message once."""
+    session.install("-e", ".[server,cli]", *nox.project.dependency_groups(PYPROJECT, "tests"))
+    session.run("python", "-m", "pytest", "tests/examples", "-p", "no:cacheprovider")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    python = str(Path(session.bin) / "python")
+    serve = [python, "-m", "aioanalytics", "serve", "--port", str(port), "--db", ":memory:"]
+    collector = subprocess.Popen(serve)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            session.error(f"aioanalytics serve did not start on {url}")
+        examples = sorted(Path("examples").glob("*.py"))
+        for example in examples:
+            session.run("python", str(example), env={"AIOANALYTICS_HOST": url})
+        with urllib.request.urlopen(f"{url}/api/counts", timeout=10) as response:
+            counts = json.load(response)
+        session.log(f"the local collector stored {counts['total']} messages")
+        if counts["duplicates"] or counts["total"] < len(examples):
+            session.error(f"unexpected counts from the local collector: {counts}")
+    finally:
+        collector.terminate()
+        collector.wait(timeout=10)
+
+
+@nox.session(python="3.11")
+def build(session: nox.Session) -> None:
+    """Build the sdist and the wheel; install each into a fresh venv and smoke-test it."""
+    session.install("build")
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    artifacts = sorted(dist.glob("aioanalytics-*"))
+    if len(artifacts) != 2:
+        session.error(f"expected one sdist and one wheel, got {artifacts}")
+    smoke = Path("tests/smoke.py").resolve()
+    version = PYPROJECT["project"]["version"]
+    for artifact in artifacts:
+        venv = tmp / f"smoke-{artifact.name}"
+        session.run(
+            "uv",
+            "venv",
+            "--quiet",
+            "--clear",
+            "--python",
+            str(Path(session.bin) / "python"),
+            str(venv),
+            external=True,
+        )
+        python = str(venv / ("Scripts" if sys.platform == "win32" else "bin") / "python")
+        session.run(
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            str(artifact),
+            "pytest",  # the smoke test checks the pytest plugin loads
+            external=True,
+        )
+        with session.chdir(tmp):  # away from the source tree: import what was installed
+            session.run(python, str(smoke), version, external=True)

@@ -37,6 +37,7 @@ class HTTPTransport:
         )
 
     async def send(self, request: Request) -> Response:
+        """Send one request; network failures raise :class:`TransportError`."""
         try:
             response = await self._client.request(
                 request.method, request.url, headers=request.headers, content=request.content
@@ -50,5 +51,6 @@ class HTTPTransport:
         )
 
     async def aclose(self) -> None:
+        """Close the HTTP client, unless it was passed in (then its owner closes it)."""
         if self._owns_client:
             await self._client.aclose()

@@ -56,6 +56,7 @@ class MemoryTransport:
         return [m for body in self.bodies if isinstance(body, dict) for m in body.get("batch", [])]
 
     async def send(self, request: Request) -> Response:
+        """Record the request and answer it from the handler, the script, or with 200."""
         self.requests.append(request)
         if self.handler is not None:
             answer = self.handler(request)
@@ -70,4 +71,5 @@ class MemoryTransport:
         return answer
 
     async def aclose(self) -> None:
+        """Mark the transport closed (see :attr:`closed`)."""
         self.closed = True

@@ -48,10 +48,12 @@ class SegmentEndpoint:
         return f"SegmentEndpoint(url={self.url!r})"
 
     def build(self, records: Sequence[bytes], *, sent_at: str) -> Request:
+        """The ``/v1/batch`` request: the records joined inside ``{"batch": [...]}``."""
         body = b"".join((_PREFIX, b",".join(records), _SENT_AT, sent_at.encode(), _SUFFIX))
         return Request("POST", self.url, self._headers, body)
 
     def decide(self, response: Response | None, *, batch_size: int) -> Decision:
+        """Segment's answers mean what :class:`RetryPolicy` says."""
         return self.retry.decide(
             None if response is None else response.status_code, batch_size=batch_size
         )
@@ -82,4 +84,5 @@ class Segment:
         return f"Segment(url={self.endpoint.url!r})"
 
     def translate(self, message: Mapping[str, Any], encoded: bytes) -> list[Record]:
+        """Segment takes the message as it is: one record, the encoded wire JSON."""
         return [Record("batch", encoded)]

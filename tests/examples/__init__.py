@@ -1,0 +1,1 @@
+"""Every script in ``examples/``, run against the test collector."""

@@ -1,0 +1,1 @@
+"""A sample FastAPI app with its own test suite, which uses only the pytest plugin's fixture."""
