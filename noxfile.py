@@ -145,3 +145,22 @@ def build(session: nox.Session) -> None:
         )
         with session.chdir(tmp):  # away from the source tree: import what was installed
             session.run(python, str(smoke), version, external=True)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks against segment-analytics-python, PostHog and a bare httpx sender.
+
+    Prints the table, writes benchmarks/results.json, docs/performance.png and the table in
+    docs/performance.md; fails when a target is missed. ``-- --quick`` for a short run.
+    """
+    session.install(
+        ".",
+        "segment-analytics-python==2.4.0",
+        "posthog>=7,<8",
+        "fastapi",
+        "uvicorn[standard]",
+        "orjson",
+        "matplotlib",
+    )
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

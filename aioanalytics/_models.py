@@ -387,7 +387,7 @@ class Batch(BaseModel):
 # every input that is invalid, goes through the model, so errors always come from pydantic and
 # name the field. tests/test_models.py checks that both paths give the same wire JSON.
 
-_ID_POOL_SIZE = 256
+_ID_POOL_SIZE = 64  # one small getrandom() per 64 ids keeps the slowest call short
 _id_pool = ""
 _id_pos = 0
 
