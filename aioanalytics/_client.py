@@ -55,6 +55,8 @@ from ._models import (
     wire_dict,
 )
 from ._retry import Decision, RetryPolicy, retry_after
+from ._spool import Recovery
+from ._spooler import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, Durability, Spooler
 from ._transports.base import AsyncTransport, Response
 from ._transports.http import HTTPTransport
 from .destinations._base import Destination, Endpoint
@@ -76,6 +78,11 @@ ErrorHook: TypeAlias = Callable[[Exception, list[dict[str, Any]]], object]
 _THREAD_GZIP_BYTES = 32 * 1024
 _GZIP_LEVEL = 1  # about 6x smaller than raw for analytics JSON, at ~1.5 us of CPU per event
 _DELIVERED = "delivered"
+#: The flusher lets other tasks run after this many queue entries (about 0.2 ms of work).
+_YIELD_EVERY = 256
+#: While a batch is open, the flusher is woken once this many messages wait, or fewer when
+#: that many would fill the batch by count.
+_WAKE_EVERY = 256
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -94,7 +101,8 @@ class Stats:
     and destination; ``dropped``: refused because the queue was full, or dropped by a plugin;
     ``rejected``: refused at the call (invalid or too large); ``retried``: HTTP attempts that
     were retries; ``batches``: requests sent (each attempt); ``bytes_sent``: request bytes on
-    the wire (after gzip).
+    the wire (after gzip); ``replayed``: records read back from the spool when the client
+    opened; ``spool_damaged``: damaged regions found in the spool (logged as warnings).
     """
 
     enqueued: int = 0
@@ -105,6 +113,8 @@ class Stats:
     retried: int = 0
     batches: int = 0
     bytes_sent: int = 0
+    replayed: int = 0
+    spool_damaged: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for logging or metrics export)."""
@@ -139,7 +149,7 @@ class Delivery:
     ) -> None:
         self.message_id = message_id
         self._futures = futures
-        self._static = static or {}
+        self._static = static
 
     def __repr__(self) -> str:
         state = "done" if self.done() else "pending"
@@ -163,7 +173,7 @@ class Delivery:
         for future in self._futures.values():
             if not future.done():
                 await asyncio.shield(future)
-        outcomes = dict(self._static)
+        outcomes = dict(self._static) if self._static else {}
         for name, future in self._futures.items():
             exc = future.exception()
             if exc is not None:
@@ -187,24 +197,29 @@ _Sink: TypeAlias = "asyncio.Future[str] | _Countdown"
 
 @dataclass(slots=True)
 class _Item:
-    """One record on its way: its bytes and what to resolve when its fate is known."""
+    """One record on its way: its bytes, what to resolve when its fate is known, and its
+    sequence number in the spool (0 without one)."""
 
     data: bytes
     sink: _Sink
+    spool_id: int = 0
 
 
 class _Pool:
     """One destination's share of the sending: its own limits, so a destination that is
     failing (and backing off) never holds up another one's batches."""
 
-    __slots__ = ("batches", "max_batches", "room", "sending")
+    __slots__ = ("batches", "held", "max_batches", "records", "room", "sending")
 
     def __init__(self, max_requests: int) -> None:
         #: Requests on the wire at once.
         self.sending = asyncio.Semaphore(max_requests)
         #: Batches held at once (sending or waiting to retry): bounds memory in an outage.
         self.max_batches = max_requests * 4
+        self.held = asyncio.Semaphore(self.max_batches)
+        #: Batches (and their records) handed to sender tasks: held, or waiting for a place.
         self.batches = 0
+        self.records = 0
         self.room = asyncio.Event()
 
 
@@ -217,6 +232,49 @@ class _Lane:
     batcher: Batcher[_Item]
     gzip: bool
     pool: _Pool | None = None
+    spool_key: bytes = b""
+
+
+class _Intake(asyncio.Queue[Any]):
+    """The client's queue: an ``asyncio.Queue`` that can also wake a napping flusher.
+
+    While a batch is open and the queue is empty, the flusher naps until the batch is due
+    (:meth:`nap_until`); a producer wakes it once ``wake_at`` entries wait, or at once for a
+    flush or close marker. Under load that is one wake-up per slice, not one per message.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.wake_at = 1
+        self._nap: asyncio.Future[None] | None = None
+
+    def _put(self, item: Any) -> None:  # the hook asyncio.Queue subclasses override
+        self._queue.append(item)  # type: ignore[attr-defined]
+        nap = self._nap
+        if nap is not None and (
+            len(self._queue) >= self.wake_at or type(item) is not list  # type: ignore[attr-defined]
+        ):
+            self._nap = None
+            if not nap.done():
+                nap.set_result(None)
+
+    async def nap_until(self, deadline: float, *, wake_at: int) -> None:
+        """Sleep until ``deadline`` (loop time), or until ``wake_at`` entries wait (enough to
+        close a batch by count, or a slice) or a marker arrives."""
+        self.wake_at = max(1, min(wake_at, self.maxsize))
+        loop = asyncio.get_running_loop()
+        nap = self._nap = loop.create_future()
+        timer = loop.call_at(deadline, _wake, nap)
+        try:
+            await nap
+        finally:
+            timer.cancel()
+            self._nap = None
+
+
+def _wake(nap: asyncio.Future[None]) -> None:
+    if not nap.done():
+        nap.set_result(None)
 
 
 class _Flush:
@@ -270,6 +328,13 @@ class Analytics:
     the network. Batches go out in the background by count (``flush_at``), size
     (``max_batch_bytes``) and time (``flush_interval``). All time options are seconds (a
     ``timedelta`` works too); sizes are bytes. See the README for every option and its default.
+
+    With ``spool="path/"`` every message is written to an on-disk log before its Delivery is
+    handed back, removed once the server accepted it (or finally rejected it), and sent again,
+    in order and with its ``messageId``, by the next client opened on that directory.
+    ``spool_durability="fsync"`` (the default) makes each call wait for the disk (concurrent
+    calls share one sync); ``"interval"`` syncs every 0.2 s instead. ``spool_max_bytes`` bounds
+    the log, full meaning what ``on_full`` says. See ``docs/reliability.md``.
     """
 
     def __init__(
@@ -277,7 +342,7 @@ class Analytics:
         write_key: str | None = None,
         *,
         host: str = DEFAULT_HOST,
-        flush_at: int = 100,
+        flush_at: int = MAX_BATCH_ITEMS,
         flush_interval: float | timedelta = 0.5,
         max_batch_bytes: int = SEGMENT_BATCH_BYTES,
         max_queue_size: int = 10_000,
@@ -297,6 +362,9 @@ class Analytics:
         destinations: Sequence[Destination] = (),
         plugins: Sequence[Plugin] = (),
         allow_insecure_http: bool = False,
+        spool: str | os.PathLike[str] | None = None,
+        spool_durability: Durability = "fsync",
+        spool_max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if write_key is not None and (not isinstance(write_key, str) or not write_key):
             raise ConfigError("write_key must be a non-empty string")
@@ -314,6 +382,14 @@ class Analytics:
             )
         if not 0 < flush_at <= MAX_BATCH_ITEMS:
             raise ConfigError(f"flush_at must be between 1 and {MAX_BATCH_ITEMS}, got {flush_at}")
+        if spool_durability not in ("fsync", "interval"):
+            raise ConfigError(
+                f"spool_durability must be 'fsync' or 'interval', got {spool_durability!r}"
+            )
+        if spool_max_bytes < MIN_MAX_BYTES:
+            raise ConfigError(
+                f"spool_max_bytes must be at least {MIN_MAX_BYTES}, got {spool_max_bytes}"
+            )
         parts = urlsplit(host)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"host must be an http(s) URL, got {host!r}")
@@ -363,6 +439,13 @@ class Analytics:
                     Batcher(endpoint.limits, envelope_bytes=endpoint.envelope_bytes),
                     destination.gzip,
                 )
+        self._spool: Spooler | None = None
+        if spool is not None:
+            self._spool = Spooler(
+                spool, durability=spool_durability, max_bytes=spool_max_bytes, on_full=on_full
+            )
+            for (name, key), lane in self._lanes.items():
+                lane.spool_key = f"{name}/{key}".encode()
         # The common case, one Segment destination and no plugins, takes a shorter path.
         self._segment_lane: _Lane | None = None
         if names == ["Segment"] and not self._plugins:
@@ -371,7 +454,7 @@ class Analytics:
         self._state = _State.UNOPENED
         self._forked = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[_Entry] = asyncio.Queue(max_queue_size)
+        self._queue = _Intake(max_queue_size)
         self._flusher: asyncio.Task[None] | None = None
         self._senders: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Future[None] | None = None
@@ -404,21 +487,64 @@ class Analytics:
             raise EventLoopError(
                 "aioanalytics runs on asyncio; no asyncio loop is running"
             ) from None
-        self._queue = asyncio.Queue(self.max_queue_size)
+        self._queue = _Intake(self.max_queue_size)
+        self._closing = self._loop.create_future()
+        recovery = None
+        if self._spool is not None:  # first: a spool in use elsewhere fails open() cleanly
+            recovery = await self._spool.open(self._closing)
         if self._transport is None:
             self._transport = HTTPTransport(
                 self._http_client,
                 timeout=self._timeout,
-                max_connections=self.max_concurrent_requests,
+                # Each destination has max_concurrent_requests requests of its own: a
+                # destination that hangs must not take the connections another one needs.
+                max_connections=self.max_concurrent_requests * len(self._destinations),
             )
-        self._closing = self._loop.create_future()
         pools = {d.name: _Pool(self.max_concurrent_requests) for d in self._destinations}
         for lane in self._lanes.values():
             lane.pool = pools[lane.destination]
         self._flusher = self._loop.create_task(self._run_flusher(), name="aioanalytics-flusher")
         self._state = _State.OPEN
         _live_clients.add(self)
+        if recovery is not None:
+            await self._replay(recovery)
         logger.debug("opened %r", self)
+
+    async def _replay(self, recovery: Recovery) -> None:
+        """Queue what the spool kept from an earlier run, in its order, ahead of new calls.
+
+        The records are queued in chunks (so replay never waits for queue room); their memory
+        is bounded by ``spool_max_bytes``, not ``max_queue_size``.
+        """
+        assert self._loop is not None and self._spool is not None
+        self.stats.spool_damaged += len(recovery.damage)
+        records = recovery.records
+        if not records or not self.send:  # send=False sends nothing, old or new
+            return
+        lanes = {lane.spool_key: lane for lane in self._lanes.values()}
+        size = max(512, -(-len(records) // max(1, self.max_queue_size // 2)))
+        orphans: list[int] = []
+        entry: list[tuple[_Lane, _Item]] = []
+        for record in records:
+            lane = lanes.get(record.key)
+            if lane is None or not lane.batcher.fits(len(record.data)):
+                orphans.append(record.seq)
+                continue
+            entry.append((lane, _Item(record.data, self._loop.create_future(), record.seq)))
+            if len(entry) >= size:
+                await self._queue.put(entry)
+                entry = []
+                await asyncio.sleep(0)  # a long backlog must not hold the event loop
+        if entry:
+            await self._queue.put(entry)
+        self.stats.replayed += len(records) - len(orphans)
+        logger.info("replaying %d record(s) from the spool", len(records) - len(orphans))
+        if orphans:
+            logger.warning(
+                "%d spooled record(s) name destinations this client lacks; discarded",
+                len(orphans),
+            )
+            self._spool.ack(orphans)
 
     async def aclose(self) -> None:
         """Stop intake, flush, wait up to ``shutdown_timeout`` for in-flight requests, then
@@ -452,6 +578,8 @@ class Analytics:
                 self._fail_queued()
                 if self._transport is not None:
                     await self._transport.aclose()
+                if self._spool is not None:  # what failed with ClientClosedError stays in it
+                    await self._spool.aclose()
         finally:
             self._state = _State.CLOSED
             _live_clients.discard(self)
@@ -700,6 +828,8 @@ class Analytics:
         if not self.send:
             return self._skip(delivery)
         entry = [(lane, _Item(encoded, future))]
+        if self._spool is not None:
+            return self._put_spooled(entry, delivery)
         try:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
@@ -760,10 +890,39 @@ class Analytics:
         if not entry:
             self.stats.enqueued += 1
             return delivery
+        if self._spool is not None:
+            return await self._put_spooled(entry, delivery)
         try:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
             return await self._put_slow(entry, delivery)
+        self.stats.enqueued += 1
+        return delivery
+
+    async def _put_spooled(self, entry: list[tuple[_Lane, _Item]], delivery: Delivery) -> Delivery:
+        # On the spool first (as durable as spool_durability says), then queued. A message the
+        # queue then refuses is taken off the spool again: it must not come back on the next
+        # start behind the caller's back.
+        spool = self._spool
+        assert spool is not None
+        try:
+            seqs = await spool.append([(lane.spool_key, item.data) for lane, item in entry])
+        except BaseException as exc:
+            if isinstance(exc, QueueFull):
+                self.stats.dropped += 1
+            for _, item in entry:
+                _silence(item.sink)
+            raise
+        for (_, item), seq in zip(entry, seqs, strict=True):
+            item.spool_id = seq
+        try:
+            self._queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            try:
+                return await self._put_slow(entry, delivery)
+            except BaseException:
+                spool.ack(seqs)
+                raise
         self.stats.enqueued += 1
         return delivery
 
@@ -809,6 +968,7 @@ class Analytics:
         loop = asyncio.get_running_loop()
         lanes = list(self._lanes.values())
         ready: list[tuple[_Lane, list[_Item]]] = []
+        drained = 0
         try:
             while True:
                 deadline = min(
@@ -819,9 +979,17 @@ class Analytics:
                     entry = await queue.get()
                 else:
                     try:
-                        async with asyncio.timeout_at(deadline):
-                            entry = await queue.get()
-                    except TimeoutError:
+                        entry = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        # A batch is open: nap until it is due, or until the producers have
+                        # queued a slice or a marker, instead of waking for every message.
+                        if deadline > loop.time():
+                            room = min(
+                                lane.batcher.limits.max_items - len(lane.batcher)
+                                for lane in lanes
+                                if len(lane.batcher)
+                            )
+                            await queue.nap_until(deadline, wake_at=min(room, _WAKE_EVERY))
                         now = loop.time()
                         for lane in lanes:
                             for batch in lane.batcher.poll(now=now):
@@ -848,6 +1016,9 @@ class Analytics:
                     else:  # _CLOSE
                         await self._flush_all(lanes)
                         return
+                    drained += 1
+                    if drained % _YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # a full queue is drained in slices, not at once
                     try:
                         entry = queue.get_nowait()
                     except asyncio.QueueEmpty:
@@ -866,26 +1037,54 @@ class Analytics:
                 await self._dispatch(lane, batch)
 
     async def _dispatch(self, lane: _Lane, batch: list[_Item]) -> None:
+        # The flusher serves every destination, so it waits for one only when it is the only
+        # one: then a long outage fills the queue and reaches the callers (on_full). With
+        # several, a saturated destination's batches wait in their sender tasks, and once
+        # max_queue_size records are waiting for it its new ones fail, so the others go on.
         pool = lane.pool
         assert pool is not None and self._loop is not None
-        try:
-            while pool.batches >= pool.max_batches:  # this destination is saturated: backpressure
-                pool.room.clear()
-                await pool.room.wait()
-        except asyncio.CancelledError:
-            self._fail(batch, ClientClosedError("the client closed before sending"), None)
-            raise
+        if len(self._destinations) == 1:
+            try:
+                while pool.batches >= pool.max_batches:  # saturated: backpressure
+                    pool.room.clear()
+                    await pool.room.wait()
+            except asyncio.CancelledError:
+                self._fail(batch, ClientClosedError("the client closed before sending"), None)
+                raise
+        elif pool.records and pool.records + len(batch) > self.max_queue_size:
+            error = DeliveryError(
+                f"{pool.records} records already waiting for this destination",
+                destination=lane.destination,
+            )
+            self._fail(batch, error, lane.destination)
+            return
         pool.batches += 1
-        task = self._loop.create_task(self._send_batch(lane, batch))
+        pool.records += len(batch)
+        task = self._loop.create_task(self._send_held(lane, batch))
         self._senders.add(task)
-        task.add_done_callback(lambda task: self._sender_done(task, pool))
+        count = len(batch)
+        task.add_done_callback(lambda task: self._sender_done(task, pool, count))
 
-    def _sender_done(self, task: asyncio.Task[None], pool: _Pool) -> None:
+    def _sender_done(self, task: asyncio.Task[None], pool: _Pool, count: int) -> None:
         self._senders.discard(task)
         pool.batches -= 1
+        pool.records -= count
         pool.room.set()
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("sender task crashed", exc_info=exc)
+
+    async def _send_held(self, lane: _Lane, batch: list[_Item]) -> None:
+        # Send once one of the destination's max_batches places is free (in call order).
+        assert lane.pool is not None
+        try:
+            await lane.pool.held.acquire()
+        except asyncio.CancelledError:
+            self._fail(batch, ClientClosedError("the client closed before sending"), None)
+            raise
+        try:
+            await self._send_batch(lane, batch)
+        finally:
+            lane.pool.held.release()
 
     # -- the senders: batch -> HTTP -> outcome -------------------------------------------
 
@@ -949,6 +1148,16 @@ class Analytics:
             remaining = [item for group, _ in groups for item in group]
             self._fail(items + remaining, closed, None)
             raise
+        except Exception as exc:  # a bug in a destination or a hook: fail, never strand
+            logger.exception("sending to %s failed unexpectedly", lane.destination)
+            remaining = [item for group, _ in groups for item in group]
+            self._fail(
+                items + remaining,
+                DeliveryError(
+                    f"unexpected {type(exc).__name__}: {exc}", destination=lane.destination
+                ),
+                lane.destination,
+            )
 
     async def _attempt(self, lane: _Lane, items: list[_Item]) -> tuple[Response | None, str]:
         assert lane.pool is not None and self._transport is not None
@@ -957,7 +1166,10 @@ class Analytics:
         if lane.gzip:
             body = request.content
             if len(body) >= _THREAD_GZIP_BYTES:
-                body = await anyio.to_thread.run_sync(_gzip, body)
+                try:
+                    body = await anyio.to_thread.run_sync(_gzip, body)
+                except RuntimeError:  # no new threads at interpreter shutdown (3.12+)
+                    body = _gzip(body)
             else:
                 body = _gzip(body)
             headers = {**request.headers, "Content-Encoding": "gzip"}
@@ -994,8 +1206,14 @@ class Analytics:
                 sink.set_result(_DELIVERED)  # type: ignore[union-attr]
                 delivered += 1
         self.stats.delivered += delivered
+        if self._spool is not None:
+            self._spool.ack([item.spool_id for item in items])
 
     def _fail(self, items: list[_Item], error: Exception, destination: str | None) -> None:
+        if self._spool is not None and not isinstance(error, ClientClosedError):
+            # A final failure leaves the spool (a rejected message would come back forever);
+            # one cut short by shutdown stays, for the next start.
+            self._spool.ack([item.spool_id for item in items])
         failed = 0
         for item in items:
             sink = item.sink

@@ -196,7 +196,7 @@ class Context(BaseModel):
         serialize_by_alias=True,
     )
     library: Library = _LIBRARY
-    ip: str | None = None
+    ip: str | int | None = None  # ``ip: 0`` tells some destinations (Mixpanel) not to geolocate
     active: bool | None = None
     user_agent: str | None = None
     locale: str | None = None

@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 from ._base import Destination, Endpoint, Record
+from .mixpanel import Mixpanel, MixpanelEndpoint, ServiceAccount
 from .segment import Segment, SegmentEndpoint
+from .trakio import TrakIo, TrakIoEndpoint
 
-__all__ = ["Destination", "Endpoint", "Record", "Segment", "SegmentEndpoint"]
+__all__ = [
+    "Destination",
+    "Endpoint",
+    "Mixpanel",
+    "MixpanelEndpoint",
+    "Record",
+    "Segment",
+    "SegmentEndpoint",
+    "ServiceAccount",
+    "TrakIo",
+    "TrakIoEndpoint",
+]

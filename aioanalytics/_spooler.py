@@ -1,0 +1,232 @@
+"""The asyncio side of the spool: admission, group commit and the writer task.
+
+Theory of operation. A caller stages its records on the event loop (a few microseconds, no
+I/O) and wakes the writer task. The writer takes everything staged so far as one
+:class:`~aioanalytics._spool.Job` and runs it in a worker thread: while that job is written,
+new records pile up for the next one, so any number of concurrent callers share one write
+and one ``fdatasync`` (group commit). The event loop never waits on the disk.
+
+Durability levels (``spool_durability``):
+
+``"fsync"``
+    ``append()`` returns once the job holding its records was written and synced: the
+    message survives ``SIGKILL``, a kernel crash and a power cut.
+``"interval"``
+    ``append()`` returns at once. The writer writes continuously and syncs at most every
+    :data:`SYNC_INTERVAL` seconds. ``SIGKILL`` loses only what was staged and not yet
+    written: at most :data:`MAX_UNWRITTEN` bytes staged (past that, callers wait for the
+    writer) plus the write in progress. A kernel crash or power cut also loses what was
+    written in the last :data:`SYNC_INTERVAL` seconds.
+
+Acks are written by the next job without a sync of their own: an ack lost to a crash means
+the record is sent again on the next start (at least once), never that it is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import anyio
+
+from ._exceptions import ClientClosedError, QueueFull
+from ._spool import Recovery, Spool, SpoolError
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_UNWRITTEN",
+    "MIN_MAX_BYTES",
+    "SYNC_INTERVAL",
+    "Durability",
+    "Spooler",
+]
+
+logger = logging.getLogger("aioanalytics")
+
+Durability = Literal["fsync", "interval"]
+
+#: The default bound of a spool on disk.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: The smallest bound accepted: room for many 32 KiB messages and a few segments.
+MIN_MAX_BYTES = 1024 * 1024
+#: With ``"interval"``, the longest time written records wait for their ``fdatasync``.
+SYNC_INTERVAL = 0.2
+#: With ``"interval"``, staged bytes beyond which callers wait for the write in progress:
+#: this bounds what ``SIGKILL`` can take.
+MAX_UNWRITTEN = 256 * 1024
+
+
+class Spooler:
+    """Drives a :class:`~aioanalytics._spool.Spool` from the event loop.
+
+    Args:
+        path: the spool directory.
+        durability: ``"fsync"`` or ``"interval"`` (see the module docstring).
+        max_bytes: the spool's bound on disk.
+        on_full: ``"block"`` waits for room, ``"drop"`` raises :class:`QueueFull`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: Durability,
+        max_bytes: int,
+        on_full: Literal["block", "drop"],
+    ) -> None:
+        self.spool = Spool(path, max_bytes=max_bytes)
+        self.durability = durability
+        self.on_full = on_full
+        self._each = durability == "fsync"
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._commit: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._unsynced = False
+        self._last_sync = 0.0
+        #: Jobs written, and how many of them were synced: the group-commit ratio is
+        #: ``records / syncs``.
+        self.jobs = 0
+        self.syncs = 0
+        self.records = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def open(self, closing: asyncio.Future[None]) -> Recovery:
+        """Lock and recover the spool (in a worker thread), report damage, start the writer.
+
+        ``closing`` resolves when the client starts closing: callers waiting for room give
+        up with :class:`ClientClosedError`.
+        """
+        try:
+            recovery = await anyio.to_thread.run_sync(self.spool.recover)
+        except SpoolError:
+            raise
+        except OSError as exc:
+            raise SpoolError(f"cannot open the spool {str(self.spool.path)!r}: {exc}") from exc
+        for damage in recovery.damage:
+            logger.warning("spool damaged: %s; the records around it are kept", damage)
+        if recovery.damage:
+            logger.warning(
+                "spool %r: %d damaged region(s), %d bytes skipped; %d record(s) recovered",
+                str(self.spool.path),
+                len(recovery.damage),
+                recovery.damaged_bytes,
+                len(recovery.records),
+            )
+        self._closing = closing
+        loop = asyncio.get_running_loop()
+        self._last_sync = loop.time()
+        self._writer = loop.create_task(self._run(), name="aioanalytics-spool")
+        return recovery
+
+    async def aclose(self) -> None:
+        """Write what is left (acks included), sync, and release the directory."""
+        self._stopping = True
+        self._wake.set()
+        if self._writer is not None:
+            await asyncio.wait({self._writer})
+        try:
+            await anyio.to_thread.run_sync(self.spool.close, self.spool.take(sync=True))
+        except OSError as exc:
+            logger.error("closing the spool %r failed: %s", str(self.spool.path), exc)
+
+    # -- intake ---------------------------------------------------------------------------
+
+    async def append(self, records: Sequence[tuple[bytes, bytes]]) -> list[int]:
+        """Stage ``(key, data)`` records and return their sequence numbers once they are as
+        durable as the level promises. Cancelled or failed: the records are taken back."""
+        spool = self.spool
+        if len(records) == 1:
+            size = spool.record_bytes(*records[0])
+        else:
+            size = sum(spool.record_bytes(key, data) for key, data in records)
+        if not spool.has_room(size):
+            await self._wait_for_room(size)
+        seqs = [spool.stage(key, data) for key, data in records]
+        self._wake.set()
+        if self._each or spool.staged_bytes > MAX_UNWRITTEN:
+            commit = self._commit
+            if commit is None:
+                commit = self._commit = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.shield(commit)
+            except BaseException:
+                self.ack(seqs)  # never handed out: must not come back on the next start
+                raise
+        return seqs
+
+    def ack(self, seqs: Iterable[int]) -> None:
+        """These records reached a final outcome: drop them from the spool."""
+        self.spool.ack(seqs)
+        self._wake.set()
+
+    async def _wait_for_room(self, size: int) -> None:
+        spool = self.spool
+        if self.on_full == "drop":
+            raise QueueFull(f"the spool is full ({spool.used_bytes} of {spool.max_bytes} bytes)")
+        closing = self._closing
+        assert closing is not None
+        while not spool.has_room(size):
+            if closing.done():
+                raise ClientClosedError("the client closed while this call waited for the spool")
+            self._room.clear()
+            self._wake.set()
+            room = asyncio.ensure_future(self._room.wait())
+            waiting: set[asyncio.Future[Any]] = {room, closing}
+            try:
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                room.cancel()
+
+    # -- the writer -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        spool = self.spool
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            due = self._unsynced and now - self._last_sync >= SYNC_INTERVAL
+            if not spool.has_work() and not due:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                if self._unsynced:
+                    try:
+                        async with asyncio.timeout_at(self._last_sync + SYNC_INTERVAL):
+                            await self._wake.wait()
+                    except TimeoutError:
+                        pass
+                else:
+                    await self._wake.wait()
+                continue
+            commit, self._commit = self._commit, None
+            sync = due or (self._each and (spool.staged_records > 0 or commit is not None))
+            job = spool.take(sync=sync)
+            try:
+                damage = await anyio.to_thread.run_sync(spool.write, job)
+            except Exception as exc:  # noqa: BLE001 - waiters must hear of it, not hang
+                spool.failed()
+                logger.error("writing the spool %r failed: %s", str(spool.path), exc)
+                if commit is not None:
+                    commit.set_exception(SpoolError(f"writing the spool failed: {exc}"))
+                    commit.exception()  # retrieved: only its waiters care
+            else:
+                for region in damage:
+                    logger.warning("spool damaged: %s; the records around it are kept", region)
+                self.jobs += 1
+                self.records += job.records
+                if job.sync:
+                    self.syncs += 1
+                    self._last_sync = now
+                    self._unsynced = False
+                elif job.writes or job.copies:
+                    self._unsynced = True
+                if commit is not None:
+                    commit.set_result(None)
+            self._room.set()

@@ -1,0 +1,60 @@
+"""What destination endpoints share about HTTP: base URLs and authentication headers.
+
+A destination's settings name a host (``api.mixpanel.com``) or a full URL (``https://...``,
+or ``http://127.0.0.1:8080`` for a local emulator). Plain ``http://`` is refused for any host
+but a loopback one, because every request carries a token or a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from urllib.parse import urlsplit
+
+from .segment import USER_AGENT
+
+__all__ = ["USER_AGENT", "base_url", "basic_auth", "json_headers"]
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url(host: str) -> str:
+    """The base URL for ``host``: ``https://`` is added to a bare host name.
+
+    >>> base_url("api-eu.mixpanel.com")
+    'https://api-eu.mixpanel.com'
+    >>> base_url("http://127.0.0.1:8080/")
+    'http://127.0.0.1:8080'
+
+    Raises:
+        ValueError: not an http(s) URL, or plain ``http://`` to a host that is not loopback.
+    """
+    url = host if "://" in host else f"https://{host}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected a host name or an http(s) URL, got {host!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(f"plain http:// is only allowed to loopback hosts, got {host!r}")
+    return url.rstrip("/")
+
+
+def basic_auth(username: str, password: str = "") -> str:
+    """An ``Authorization`` header value for HTTP Basic authentication."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def json_headers(**extra: str) -> dict[str, str]:
+    """Headers for a JSON request body, plus ``extra`` (``X_Token="..."`` is ``X-Token``)."""
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    headers.update({name.replace("_", "-"): value for name, value in extra.items()})
+    return headers

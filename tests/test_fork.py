@@ -1,0 +1,99 @@
+"""A client opened before ``os.fork()`` refuses to work in the child, and keeps working in
+the parent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from aioanalytics import Analytics, ClientClosedError, EventLoopError, MemoryTransport
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
+
+
+def in_child(check: Callable[[], int]) -> int:
+    """Run ``check`` in a forked child; return its exit status (the child never returns)."""
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a process that runs threads (the test runner
+        # may); the child here touches no lock another thread could hold.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, reported by its exit status
+        status = 99
+        try:
+            status = check()
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def child_outcome(coroutine_factory: Callable[[], object]) -> int:
+    """0 if the coroutine raises the fork's EventLoopError on a fresh loop in the child, 1 if
+    it succeeds, 2 for any other error, 3 for another EventLoopError."""
+
+    def check() -> int:
+        loop = asyncio.new_event_loop()  # the parent's loop belongs to the parent
+        try:
+            loop.run_until_complete(coroutine_factory())  # type: ignore[arg-type]
+        except EventLoopError as exc:
+            return 0 if "fork" in str(exc) else 3
+        except BaseException:  # noqa: BLE001 - any other outcome is the failure
+            return 2
+        finally:
+            loop.close()
+        return 1
+
+    return in_child(check)
+
+
+def test_calls_in_the_child_raise_event_loop_error(tmp_path: Path) -> None:
+    """track(), flush() and aclose() on an inherited client raise EventLoopError in the
+    child; the parent's client still delivers."""
+    transport = MemoryTransport()
+    loop = asyncio.new_event_loop()
+    analytics = Analytics("key", transport=transport, flush_interval=0.01, spool=tmp_path)
+    try:
+        loop.run_until_complete(analytics.open())
+        assert child_outcome(lambda: analytics.track(user_id="u", event="in child")) == 0
+        assert child_outcome(analytics.flush) == 0
+        assert child_outcome(analytics.aclose) == 0
+
+        async def parent() -> None:
+            await (await analytics.track(user_id="u", event="in parent"))
+
+        loop.run_until_complete(parent())
+    finally:
+        loop.run_until_complete(analytics.aclose())
+        loop.close()
+    assert [m["event"] for m in transport.messages] == ["in parent"]
+
+
+def test_a_client_closed_before_the_fork_says_closed() -> None:
+    """A closed client stays a ClientClosedError in the child, as in the parent."""
+    loop = asyncio.new_event_loop()
+    analytics = Analytics("key", transport=MemoryTransport())
+    try:
+        loop.run_until_complete(analytics.open())
+        loop.run_until_complete(analytics.aclose())
+    finally:
+        loop.close()
+
+    def check() -> int:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(analytics.track(user_id="u", event="e"))
+        except ClientClosedError:
+            return 0
+        except BaseException:  # noqa: BLE001 - any other outcome is the failure
+            return 2
+        finally:
+            loop.close()
+        return 1
+
+    assert in_child(check) == 0
