@@ -78,6 +78,9 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _clean(value: Any, depth: int = 0) -> Any:
     """Return ``value`` as plain JSON data, or raise ``ValueError`` naming what is wrong.
 
@@ -99,9 +102,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
             if type(key) is not str:
                 raise ValueError(f"keys must be strings, not {type(key).__name__} ({key!r})")
             kind = type(item)
-            if kind is str or kind is int or kind is bool or item is None:
-                continue
-            if kind is float and math.isfinite(item):
+            if kind in _PLAIN or (kind is float and math.isfinite(item)):
                 continue
             cleaned = _clean(item, depth + 1)
             if cleaned is not item:
@@ -544,9 +545,12 @@ def _fast_wire(
         stamp = format_timestamp(_as_utc(timestamp))
     else:
         return None
-    wire_context = _fast_context(context)
-    if wire_context is None:
-        return None
+    if context is None:
+        wire_context = _DEFAULT_CONTEXT_WIRE
+    else:
+        wire_context = _fast_context(context)
+        if wire_context is None:
+            return None
     wire: dict[str, Any] = {}
     if user_id is not None:
         wire["userId"] = user_id
