@@ -316,6 +316,8 @@ def _decode_json(body: bytes, encoding: str, limit: int) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(400, f"malformed JSON: {exc}") from exc
+    except RecursionError as exc:  # nesting deeper than the parser can follow
+        raise PayloadError(400, "malformed JSON: nested too deeply") from exc
 
 
 def _validate(data: Any, kind: str) -> list[NewEvent]:
