@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import inspect
-import ipaddress
 import json
 import logging
 import os
@@ -60,6 +59,7 @@ from ._spooler import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, Durability, Spooler
 from ._transports.base import AsyncTransport, Response
 from ._transports.http import HTTPTransport
 from .destinations._base import Destination, Endpoint
+from .destinations._http import is_loopback
 from .destinations.segment import DEFAULT_HOST, Segment
 
 __all__ = ["Analytics", "Delivery", "DeliveryResult", "Plugin", "Stats"]
@@ -83,7 +83,6 @@ _YIELD_EVERY = 256
 #: While a batch is open, the flusher is woken once this many messages wait, or fewer when
 #: that many would fill the batch by count.
 _WAKE_EVERY = 256
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
 class _State(enum.Enum):
@@ -197,12 +196,18 @@ _Sink: TypeAlias = "asyncio.Future[str] | _Countdown"
 
 @dataclass(slots=True)
 class _Item:
-    """One record on its way: its bytes, what to resolve when its fate is known, and its
-    sequence number in the spool (0 without one)."""
+    """One record on its way: its bytes and what to resolve when its fate is known."""
 
     data: bytes
     sink: _Sink
-    spool_id: int = 0
+
+
+@dataclass(slots=True)
+class _SpooledItem(_Item):
+    """A record also held in the spool, under ``spool_id``. (A subclass, so that records
+    without a spool stay as small and as quick to make as they were.)"""
+
+    spool_id: int
 
 
 class _Pool:
@@ -305,15 +310,6 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class Analytics:
     """The asyncio client for the Segment spec.
 
@@ -393,7 +389,7 @@ class Analytics:
         parts = urlsplit(host)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"host must be an http(s) URL, got {host!r}")
-        if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
             raise ConfigError(
                 "plain http:// is only allowed to loopback hosts; pass allow_insecure_http=True "
                 "to send unencrypted traffic (and the write key) elsewhere"
@@ -530,7 +526,8 @@ class Analytics:
             if lane is None or not lane.batcher.fits(len(record.data)):
                 orphans.append(record.seq)
                 continue
-            entry.append((lane, _Item(record.data, self._loop.create_future(), record.seq)))
+            item = _SpooledItem(record.data, self._loop.create_future(), record.seq)
+            entry.append((lane, item))
             if len(entry) >= size:
                 await self._queue.put(entry)
                 entry = []
@@ -913,8 +910,10 @@ class Analytics:
             for _, item in entry:
                 _silence(item.sink)
             raise
-        for (_, item), seq in zip(entry, seqs, strict=True):
-            item.spool_id = seq
+        entry = [
+            (lane, _SpooledItem(item.data, item.sink, seq))
+            for (lane, item), seq in zip(entry, seqs, strict=True)
+        ]
         try:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
@@ -1207,13 +1206,13 @@ class Analytics:
                 delivered += 1
         self.stats.delivered += delivered
         if self._spool is not None:
-            self._spool.ack([item.spool_id for item in items])
+            self._spool.ack(_spool_ids(items))
 
     def _fail(self, items: list[_Item], error: Exception, destination: str | None) -> None:
         if self._spool is not None and not isinstance(error, ClientClosedError):
             # A final failure leaves the spool (a rejected message would come back forever);
             # one cut short by shutdown stays, for the next start.
-            self._spool.ack([item.spool_id for item in items])
+            self._spool.ack(_spool_ids(items))
         failed = 0
         for item in items:
             sink = item.sink
@@ -1231,6 +1230,10 @@ class Analytics:
                 self.on_error(error, [json.loads(item.data) for item in items])
             except Exception:
                 logger.exception("the on_error hook raised")
+
+
+def _spool_ids(items: list[_Item]) -> list[int]:
+    return [item.spool_id for item in items if isinstance(item, _SpooledItem)]
 
 
 def _silence(sink: _Sink) -> None:

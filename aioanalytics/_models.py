@@ -545,9 +545,8 @@ def _fast_wire(
         stamp = format_timestamp(_as_utc(timestamp))
     else:
         return None
-    if context is None:
-        wire_context = _DEFAULT_CONTEXT_WIRE
-    else:
+    wire_context: dict[str, Any] | None = _DEFAULT_CONTEXT_WIRE
+    if context is not None:
         wire_context = _fast_context(context)
         if wire_context is None:
             return None

@@ -13,12 +13,13 @@ from urllib.parse import urlsplit
 
 from .segment import USER_AGENT
 
-__all__ = ["USER_AGENT", "base_url", "basic_auth", "json_headers"]
+__all__ = ["USER_AGENT", "base_url", "basic_auth", "is_loopback", "json_headers"]
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an IP address) is this machine's loopback."""
     if host in _LOOPBACK_NAMES:
         return True
     try:
@@ -42,7 +43,7 @@ def base_url(host: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected a host name or an http(s) URL, got {host!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(f"plain http:// is only allowed to loopback hosts, got {host!r}")
     return url.rstrip("/")
 
