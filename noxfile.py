@@ -164,3 +164,26 @@ def bench(session: nox.Session) -> None:
         "matplotlib",
     )
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session(python="3.11")
+def chaos(session: nox.Session) -> None:
+    """The long chaos suite: faults of every kind and a 30 s total outage, each spool mode."""
+    session.install("-e", ".[server,cli]", *nox.project.dependency_groups(PYPROJECT, "tests"))
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/chaos",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"AIOANALYTICS_CHAOS": "long"},
+    )
+
+
+@nox.session(python="3.11")
+def soak(session: nox.Session) -> None:
+    """A million messages through one client, RSS sampled every second (docs/reliability.md)."""
+    session.install(".", "orjson")
+    session.run("python", "-m", "benchmarks.soak", *session.posargs)
