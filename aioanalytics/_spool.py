@@ -16,11 +16,11 @@ Rules (all of them live here):
 
 1. Records are only ever appended, and only to the newest segment; a written byte is never
    changed. A data record is *live* until an ack record names its sequence number.
-2. Only the oldest segment is ever removed: unlinked once none of its records is live, or
-   *compacted* once at most half of its bytes are live (its live records are copied, bytes
-   unchanged, to the newest segment, which is synced before the old one is unlinked). An ack
-   record names only records written before it, so removing the oldest segment can never
-   bring an acknowledged record back.
+2. Only the oldest segment is ever removed: unlinked once none of its records is live, or,
+   while the spool is over half full, *compacted* once at most half of its bytes are live
+   (its live records are copied, bytes unchanged, to the newest segment, which is synced
+   before the old one is unlinked). An ack record names only records written before it, so
+   removing the oldest segment can never bring an acknowledged record back.
 3. Recovery reads every segment, keeps each record whose header and CRC check out, resyncs on
    the next marker after damage and reports every damaged region. The live records are then
    rewritten in sequence order into fresh segments, which are synced before the old ones are
@@ -383,7 +383,10 @@ class Spool:
         while len(segments) > 1:
             head = segments[0]
             if head.live:
-                if head.live_bytes * 2 > head.size - len(MAGIC):
+                # Copying costs: only under pressure, and only a mostly dead segment.
+                if self.used_bytes * 2 <= self.max_bytes or head.live_bytes * 2 > head.size - len(
+                    MAGIC
+                ):
                     break
                 target, chunks = self._chunks_for(head.live_bytes)
                 if not chunks:  # the copy goes after what is staged for that segment
