@@ -295,7 +295,7 @@ class Mixpanel(BaseModel):
         validate_by_alias=True,
     )
 
-    token: str = Field(min_length=1)
+    token: str = Field(min_length=1, repr=False)
     api_secret: str | None = Field(default=None, min_length=1, repr=False)
     service_account: ServiceAccount | None = None
     people: bool = False

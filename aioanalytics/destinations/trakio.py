@@ -103,7 +103,7 @@ class TrakIo(BaseModel):
         validate_by_alias=True,
     )
 
-    token: str = Field(min_length=1)
+    token: str = Field(min_length=1, repr=False)
     track_named_pages: bool = True
     track_categorized_pages: bool = True
     api_host: str = Field(default=DEFAULT_HOST, validate_default=True)

@@ -327,3 +327,15 @@ def test_loopback_hosts_may_use_plain_http(host: str) -> None:
             host if "://" in host else f"https://{host}"
         )
     )
+
+
+def test_tokens_stay_out_of_reprs() -> None:
+    """Project tokens are credentials too: no repr shows them."""
+    from aioanalytics.destinations import TrakIo
+
+    mixpanel = Mixpanel(token="mp-token-123", api_secret="mp-secret-456")
+    trakio = TrakIo(token="tk-token-789")
+    for text in (repr(mixpanel), repr(mixpanel.endpoints), repr(trakio), repr(trakio.endpoints)):
+        assert "mp-token-123" not in text
+        assert "mp-secret-456" not in text
+        assert "tk-token-789" not in text
