@@ -29,6 +29,7 @@ from ._models import (
     parse_message,
 )
 from ._retry import Decision, RetryPolicy
+from ._spool import SpoolError
 from ._transports import AsyncTransport, HTTPTransport, MemoryTransport, Request, Response
 from ._version import __version__
 
@@ -62,6 +63,7 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "Screen",
+    "SpoolError",
     "Stats",
     "Track",
     "TransportError",

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from aioanalytics import parse_message
 from aioanalytics._server.app import create_app
+from aioanalytics._server.store import Store
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"key:").decode()}
 
@@ -51,13 +52,19 @@ bodies = (
 )
 
 
-def _post(app: Any, body: bytes, headers: dict[str, str]) -> tuple[int, Any, int]:
+def _post(body: bytes, headers: dict[str, str]) -> tuple[int, Any, int]:
+    """POST one body to a fresh collector; its status, JSON answer and stored count."""
+
     async def go() -> tuple[int, Any, int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-            response = await http.post("/v1/batch", content=body, headers=headers)
-            total = (await http.get("/api/counts")).json()["total"]
-            return response.status_code, response.json(), total
+        store = Store(":memory:")
+        try:
+            transport = httpx.ASGITransport(app=create_app(store=store))
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+                response = await http.post("/v1/batch", content=body, headers=headers)
+                total = (await http.get("/api/counts")).json()["total"]
+                return response.status_code, response.json(), total
+        finally:
+            store.close()
 
     return asyncio.run(go())
 
@@ -67,12 +74,11 @@ def _post(app: Any, body: bytes, headers: dict[str, str]) -> tuple[int, Any, int
 def test_collector_answers_malformed_bodies_with_4xx_and_stores_only_valid(
     body: bytes, gzipped: bool
 ) -> None:
-    app = create_app()
     headers = {**AUTH, "Content-Type": "application/json"}
     if gzipped:
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"
-    status, answer, stored = _post(app, body, headers)
+    status, answer, stored = _post(body, headers)
     assert status in (200, 400, 413), (status, answer)
     if status == 200:
         decoded = json.loads(gzip.decompress(body) if gzipped else body)
@@ -88,7 +94,7 @@ def test_collector_answers_malformed_bodies_with_4xx_and_stores_only_valid(
 def test_gzip_bomb_is_refused_without_inflating() -> None:
     bomb = gzip.compress(b"[" + b"0," * 20_000_000 + b"0]")  # 40 MB inflated, ~40 KB on the wire
     status, _, stored = _post(
-        create_app(), bomb, {**AUTH, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+        bomb, {**AUTH, "Content-Encoding": "gzip", "Content-Type": "application/json"}
     )
     assert status in (400, 413)
     assert stored == 0
@@ -99,12 +105,10 @@ def test_deep_nesting_and_huge_strings_are_refused() -> None:
     body = (
         '{"batch":[{"type":"track","userId":"u","event":"e","properties":{"d":' + deep + "}}]}"
     ).encode()
-    status, _, stored = _post(create_app(), body, {**AUTH, "Content-Type": "application/json"})
+    status, _, stored = _post(body, {**AUTH, "Content-Type": "application/json"})
     assert status in (400, 413) and stored == 0
     huge = json.dumps({"batch": [{"type": "track", "userId": "u", "event": "x" * 600_000}]})
-    status, _, stored = _post(
-        create_app(), huge.encode(), {**AUTH, "Content-Type": "application/json"}
-    )
+    status, _, stored = _post(huge.encode(), {**AUTH, "Content-Type": "application/json"})
     assert status in (400, 413) and stored == 0
 
 
@@ -122,7 +126,7 @@ def test_models_accept_or_raise_validation_error_only(data: dict[str, Any]) -> N
 
 def test_invalid_utf8_in_a_message_is_refused() -> None:
     body = b'{"batch":[{"type":"track","userId":"u","event":"\xff\xfe"}]}'
-    status, _, stored = _post(create_app(), body, {**AUTH, "Content-Type": "application/json"})
+    status, _, stored = _post(body, {**AUTH, "Content-Type": "application/json"})
     assert status == 400 and stored == 0
 
 
@@ -131,5 +135,5 @@ def test_nan_in_json_is_refused(value: float) -> None:
     body = json.dumps(
         {"batch": [{"type": "track", "userId": "u", "event": "e", "properties": {"x": value}}]}
     ).encode()
-    status, _, stored = _post(create_app(), body, {**AUTH, "Content-Type": "application/json"})
+    status, _, stored = _post(body, {**AUTH, "Content-Type": "application/json"})
     assert status == 400 and stored == 0
