@@ -16,6 +16,7 @@ whatever items the caller attached to the records.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 from ._config import BatchLimits
@@ -30,15 +31,27 @@ class Batcher(Generic[T]):
 
     >>> b: Batcher[str] = Batcher(BatchLimits(max_items=2, max_bytes=100), envelope_bytes=20)
     >>> b.add("a", 10, now=0.0)
-    []
+    ()
     >>> b.add("b", 10, now=0.1)
     [['a', 'b']]
     """
 
-    __slots__ = ("_bytes", "_envelope", "_items", "deadline", "limits")
+    __slots__ = (
+        "_bytes",
+        "_envelope",
+        "_interval",
+        "_items",
+        "_max_bytes",
+        "_max_items",
+        "deadline",
+        "limits",
+    )
 
     def __init__(self, limits: BatchLimits, *, envelope_bytes: int) -> None:
         self.limits = limits
+        self._max_items = limits.max_items
+        self._max_bytes = limits.max_bytes
+        self._interval = limits.interval
         self._envelope = envelope_bytes
         self._items: list[T] = []
         self._bytes = envelope_bytes
@@ -48,28 +61,31 @@ class Batcher(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def max_record(self) -> int:
+        """The largest record that can ever be sent, in bytes."""
+        return min(self.limits.max_message_bytes, self._max_bytes - self._envelope)
+
     def fits(self, size: int) -> bool:
         """Whether a record of ``size`` bytes can ever be sent."""
-        return (
-            size <= self.limits.max_message_bytes and self._envelope + size <= self.limits.max_bytes
-        )
+        return size <= self.max_record
 
-    def add(self, item: T, size: int, *, now: float) -> list[list[T]]:
+    def add(self, item: T, size: int, *, now: float) -> Sequence[list[T]]:
         """Add one record; return the batches that closed because of it (zero, one or two)."""
-        ready: list[list[T]] = []
         items = self._items
-        if items and self._bytes + 1 + size > self.limits.max_bytes:
-            ready.append(self._take())
-            items = self._items
         if not items:
-            self.deadline = now + self.limits.interval
+            self.deadline = now + self._interval
             self._bytes += size
         else:
-            self._bytes += 1 + size
+            total = self._bytes + 1 + size
+            if total > self._max_bytes:
+                closed = self._take()
+                return [closed, *self.add(item, size, now=now)]
+            self._bytes = total
         items.append(item)
-        if len(items) >= self.limits.max_items:
-            ready.append(self._take())
-        return ready
+        if len(items) >= self._max_items:
+            return [self._take()]
+        return ()
 
     def poll(self, *, now: float) -> list[list[T]]:
         """Return the current batch if its deadline has passed."""

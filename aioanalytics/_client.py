@@ -20,7 +20,7 @@ import random
 import weakref
 import zlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self, TypeAlias
@@ -138,76 +138,155 @@ class Delivery:
     Cancelling a task that awaits it does not cancel the delivery.
     """
 
-    __slots__ = ("_futures", "_static", "message_id")
+    # One object per message on the common path (one destination, Segment): the handle, the
+    # queued record (``_data``) and what the sender settles, all at once. An asyncio future is
+    # made only when somebody awaits a delivery that is still pending.
+    __slots__ = ("_data", "_left", "_outcome", "_outcomes", "_waiter", "message_id")
 
     def __init__(
         self,
         message_id: str,
-        futures: dict[str, asyncio.Future[str]],
-        static: dict[str, str] | None = None,
+        data: bytes = b"",
+        outcomes: dict[str, str | BaseException] | None = None,
+        left: int = 1,
     ) -> None:
         self.message_id = message_id
-        self._futures = futures
-        self._static = static
+        self._data = data
+        #: The outcome when the message goes to Segment alone (``_outcomes`` is ``None``).
+        self._outcome: str | BaseException | None = None
+        #: Outcomes by destination otherwise; ``_left`` counts the destinations still open.
+        self._outcomes = outcomes
+        self._left = left
+        self._waiter: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
-        state = "done" if self.done() else "pending"
+        state = "pending" if self._left else "done"
         return f"<Delivery {self.message_id} {state}>"
 
     def done(self) -> bool:
         """Whether every destination reached a terminal state."""
-        return all(f.done() for f in self._futures.values())
+        return not self._left
 
     def exception(self) -> BaseException | None:
         """The first failure, once done (``None`` if delivered)."""
-        for future in self._futures.values():
-            if future.done() and (exc := future.exception()) is not None:
-                return exc
+        for outcome in self._all():
+            if isinstance(outcome, BaseException):
+                return outcome
         return None
 
     def __await__(self) -> Generator[Any, None, DeliveryResult]:
         return self._wait().__await__()
 
     async def _wait(self) -> DeliveryResult:
-        for future in self._futures.values():
-            if not future.done():
-                await asyncio.shield(future)
-        outcomes = dict(self._static) if self._static else {}
-        for name, future in self._futures.items():
-            exc = future.exception()
-            if exc is not None:
-                raise exc
-            outcomes[name] = future.result()
-        return DeliveryResult(self.message_id, outcomes)
+        if self._left:
+            waiter = self._waiter
+            if waiter is None:
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(waiter)
+        if (error := self.exception()) is not None:
+            raise error
+        if self._outcomes is None:
+            return DeliveryResult(self.message_id, {"Segment": self._outcome})  # type: ignore[dict-item]
+        return DeliveryResult(self.message_id, dict(self._outcomes))  # type: ignore[arg-type]
+
+    def _all(self) -> Iterable[str | BaseException | None]:
+        return (self._outcome,) if self._outcomes is None else self._outcomes.values()
+
+    def _settle(self, outcome: str | BaseException) -> bool:
+        """Settle the message (sent to Segment alone); ``False`` if it already was."""
+        if not self._left:
+            return False
+        self._outcome = outcome
+        self._left = 0
+        self._wake()
+        return True
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class _Slot:
+    """One destination's part of a message sent to several."""
+
+    __slots__ = ("delivery", "name")
+
+    def __init__(self, delivery: Delivery, name: str) -> None:
+        self.delivery = delivery
+        self.name = name
+
+    def _settle(self, outcome: str | BaseException) -> bool:
+        delivery = self.delivery
+        outcomes = delivery._outcomes
+        assert outcomes is not None
+        if self.name in outcomes:
+            return False
+        outcomes[self.name] = outcome
+        delivery._left -= 1
+        if not delivery._left:
+            delivery._wake()
+        return True
 
 
 class _Countdown:
-    """Resolves one future once all of a message's records for a destination succeeded."""
+    """Settles a destination once all of a message's records for it succeeded (or at the
+    first failure)."""
 
-    __slots__ = ("future", "remaining")
+    __slots__ = ("remaining", "sink")
 
-    def __init__(self, future: asyncio.Future[str], remaining: int) -> None:
-        self.future = future
+    def __init__(self, sink: _Slot, remaining: int) -> None:
+        self.sink = sink
         self.remaining = remaining
 
+    def _settle(self, outcome: str | BaseException) -> bool:
+        if not isinstance(outcome, BaseException):
+            self.remaining -= 1
+            if self.remaining:
+                return False
+        return self.sink._settle(outcome)
 
-_Sink: TypeAlias = "asyncio.Future[str] | _Countdown"
+
+class _Replayed:
+    """The sink of records replayed from the spool: nobody holds a handle to them."""
+
+    __slots__ = ()
+
+    def _settle(self, outcome: str | BaseException) -> bool:
+        return True
 
 
-@dataclass(slots=True)
+_REPLAYED = _Replayed()
+
+_Sink: TypeAlias = "Delivery | _Slot | _Countdown | _Replayed"
+
+
 class _Item:
-    """One record on its way: its bytes and what to resolve when its fate is known."""
+    """One record on its way to a destination other than Segment alone: its bytes and what
+    to settle when its fate is known. (Records for Segment alone are their Delivery.)"""
 
-    data: bytes
-    sink: _Sink
+    __slots__ = ("_data", "sink")
+
+    def __init__(self, data: bytes, sink: _Sink) -> None:
+        self._data = data
+        self.sink = sink
+
+    def _settle(self, outcome: str | BaseException) -> bool:
+        return self.sink._settle(outcome)
 
 
-@dataclass(slots=True)
 class _SpooledItem(_Item):
-    """A record also held in the spool, under ``spool_id``. (A subclass, so that records
-    without a spool stay as small and as quick to make as they were.)"""
+    """A record also held in the spool, under ``spool_id``."""
 
-    spool_id: int
+    __slots__ = ("spool_id",)
+
+    def __init__(self, data: bytes, sink: _Sink, spool_id: int) -> None:
+        super().__init__(data, sink)
+        self.spool_id = spool_id
+
+
+#: What batches hold: records for Segment alone are their own Delivery.
+_Record: TypeAlias = "Delivery | _Item"
 
 
 class _Pool:
@@ -234,7 +313,7 @@ class _Lane:
 
     destination: str
     endpoint: Endpoint
-    batcher: Batcher[_Item]
+    batcher: Batcher[_Record]
     gzip: bool
     pool: _Pool | None = None
     spool_key: bytes = b""
@@ -248,25 +327,45 @@ class _Intake(asyncio.Queue[Any]):
     flush or close marker. Under load that is one wake-up per slice, not one per message.
     """
 
+    _queue: deque[Any]
+    _getters: deque[asyncio.Future[None]]
+    _putters: deque[asyncio.Future[None]]
+
     def __init__(self, maxsize: int) -> None:
         super().__init__(maxsize)
+        self._limit = maxsize
         self.wake_at = 1
         self._nap: asyncio.Future[None] | None = None
 
-    def _put(self, item: Any) -> None:  # the hook asyncio.Queue subclasses override
-        self._queue.append(item)  # type: ignore[attr-defined]
+    def put_nowait(self, item: Any) -> None:
+        """``asyncio.Queue.put_nowait`` without the ``join()`` bookkeeping (the client never
+        joins its queue), and waking a napping flusher."""
+        queue = self._queue
+        if len(queue) >= self._limit:
+            raise asyncio.QueueFull
+        queue.append(item)
+        if self._getters:
+            self._wakeup_next(self._getters)  # type: ignore[attr-defined]
         nap = self._nap
-        if nap is not None and (
-            len(self._queue) >= self.wake_at or type(item) is not list  # type: ignore[attr-defined]
-        ):
+        if nap is not None and (len(queue) >= self.wake_at or type(item) in _MARKERS):
             self._nap = None
             if not nap.done():
                 nap.set_result(None)
 
+    def take(self) -> Any:
+        """The next entry, or ``None`` when the queue is empty (a lean ``get_nowait``)."""
+        queue = self._queue
+        if not queue:
+            return None
+        item = queue.popleft()
+        if self._putters:
+            self._wakeup_next(self._putters)  # type: ignore[attr-defined]
+        return item
+
     async def nap_until(self, deadline: float, *, wake_at: int) -> None:
         """Sleep until ``deadline`` (loop time), or until ``wake_at`` entries wait (enough to
         close a batch by count, or a slice) or a marker arrives."""
-        self.wake_at = max(1, min(wake_at, self.maxsize))
+        self.wake_at = max(1, min(wake_at, self._limit))
         loop = asyncio.get_running_loop()
         nap = self._nap = loop.create_future()
         timer = loop.call_at(deadline, _wake, nap)
@@ -295,9 +394,15 @@ class _Flush:
             self.done.set_result(None)
 
 
-_CLOSE = object()
+class _Close:
+    """The marker ``aclose()`` queues: flush everything, then stop."""
 
-_Entry: TypeAlias = "list[tuple[_Lane, _Item]] | _Flush | object"
+
+_CLOSE = _Close()
+_MARKERS = frozenset({_Flush, _Close})
+
+#: A queue entry: a message for Segment alone, a message's records for other lanes, a marker.
+_Entry: TypeAlias = "Delivery | list[tuple[_Lane, _Item]] | _Flush | _Close"
 
 _live_clients: weakref.WeakSet[Analytics] = weakref.WeakSet()
 
@@ -444,8 +549,10 @@ class Analytics:
                 lane.spool_key = f"{name}/{key}".encode()
         # The common case, one Segment destination and no plugins, takes a shorter path.
         self._segment_lane: _Lane | None = None
+        self._max_record = 0
         if names == ["Segment"] and not self._plugins:
             self._segment_lane = self._lanes[("Segment", "batch")]
+            self._max_record = self._segment_lane.batcher.max_record
         self._bypass = {d.name: False for d in self._destinations if d.bypasses_segment}
         self._state = _State.UNOPENED
         self._forked = False
@@ -526,7 +633,7 @@ class Analytics:
             if lane is None or not lane.batcher.fits(len(record.data)):
                 orphans.append(record.seq)
                 continue
-            item = _SpooledItem(record.data, self._loop.create_future(), record.seq)
+            item = _SpooledItem(record.data, _REPLAYED, record.seq)
             entry.append((lane, item))
             if len(entry) >= size:
                 await self._queue.put(entry)
@@ -592,7 +699,9 @@ class Analytics:
 
     def _fail_entry(self, entry: _Entry) -> None:
         error = ClientClosedError("the client closed before this message was sent")
-        if isinstance(entry, _Flush):
+        if type(entry) is Delivery:
+            self._fail([entry], error, destination=None)
+        elif isinstance(entry, _Flush):
             entry.finish()
         elif isinstance(entry, list):
             self._fail([item for _, item in entry], error, destination=None)
@@ -810,37 +919,34 @@ class Analytics:
         loop = self._loop
         if asyncio.get_running_loop() is not loop:
             self._check_loop()
-        assert loop is not None
         if self.debug:
             logger.debug("queued %s", wire)
         lane = self._segment_lane
         if lane is None:
-            return self._route(wire, loop)
+            return self._route(wire)
         encoded = pydantic_core.to_json(wire)
-        if not lane.batcher.fits(len(encoded)):
+        if len(encoded) > self._max_record:
             self.stats.rejected += 1
             raise MessageTooLargeError(len(encoded), lane.endpoint.limits.max_message_bytes)
-        future: asyncio.Future[str] = loop.create_future()
-        delivery = Delivery(wire["messageId"], {"Segment": future})
+        delivery = Delivery(wire["messageId"], encoded)
         if not self.send:
             return self._skip(delivery)
-        entry = [(lane, _Item(encoded, future))]
         if self._spool is not None:
-            return self._put_spooled(entry, delivery)
+            return self._put_spooled([(lane, _Item(encoded, delivery))], delivery)
         try:
-            self._queue.put_nowait(entry)
+            self._queue.put_nowait(delivery)
         except asyncio.QueueFull:
-            return self._put_slow(entry, delivery)
+            return self._put_slow(delivery, delivery)
         self.stats.enqueued += 1
         return delivery
 
     def _skip(self, delivery: Delivery) -> Delivery:
-        for future in delivery._futures.values():
-            future.set_result("skipped")
+        delivery._data = b""
+        delivery._settle("skipped")
         self.stats.enqueued += 1
         return delivery
 
-    async def _route(self, wire: dict[str, Any], loop: asyncio.AbstractEventLoop) -> Delivery:
+    async def _route(self, wire: dict[str, Any]) -> Delivery:
         message_id = wire["messageId"]
         if self._plugins:  # plugins may mutate: give them a copy that shares nothing
             wire = pydantic_core.from_json(pydantic_core.to_json(wire))
@@ -851,14 +957,16 @@ class Analytics:
             if result is None:
                 self.stats.dropped += 1
                 logger.debug("message %s dropped by plugin %r", message_id, plugin)
-                return Delivery(message_id, {}, {"*": "dropped"})
+                return Delivery(message_id, outcomes={"*": "dropped"}, left=0)
             wire = result
         selected = [d for d in self._destinations if _selects(wire.get("integrations"), d.name)]
         if not selected:
             self.stats.enqueued += 1
-            return Delivery(message_id, {}, {"*": "skipped"})
+            return Delivery(message_id, outcomes={"*": "skipped"}, left=0)
         entry: list[tuple[_Lane, _Item]] = []
-        futures: dict[str, asyncio.Future[str]] = {}
+        outcomes: dict[str, str | BaseException] = {}  # filled in as destinations settle
+        delivery = Delivery(message_id, outcomes=outcomes, left=0)
+        pending: list[str] = []
         encoded = pydantic_core.to_json(wire)
         for destination in selected:
             message, data = wire, encoded
@@ -868,12 +976,12 @@ class Analytics:
                 message = {**wire, "integrations": integrations}
                 data = pydantic_core.to_json(message)
             records = destination.translate(message, data)
-            future = loop.create_future()
-            futures[destination.name] = future
             if not records:
-                future.set_result("skipped")
+                outcomes[destination.name] = "skipped"
                 continue
-            sink: _Sink = future if len(records) == 1 else _Countdown(future, len(records))
+            pending.append(destination.name)
+            slot = _Slot(delivery, destination.name)
+            sink: _Sink = slot if len(records) == 1 else _Countdown(slot, len(records))
             for record in records:
                 lane = self._lanes[(destination.name, record.endpoint)]
                 limit = lane.endpoint.limits.max_message_bytes
@@ -881,10 +989,11 @@ class Analytics:
                     self.stats.rejected += 1
                     raise MessageTooLargeError(len(record.data), limit)
                 entry.append((lane, _Item(record.data, sink)))
-        delivery = Delivery(message_id, futures)
         if not self.send:
-            return self._skip(delivery)
-        if not entry:
+            outcomes.update(dict.fromkeys(pending, "skipped"))
+            pending = []
+        delivery._left = len(pending)
+        if not pending:
             self.stats.enqueued += 1
             return delivery
         if self._spool is not None:
@@ -903,15 +1012,12 @@ class Analytics:
         spool = self._spool
         assert spool is not None
         try:
-            seqs = await spool.append([(lane.spool_key, item.data) for lane, item in entry])
-        except BaseException as exc:
-            if isinstance(exc, QueueFull):
-                self.stats.dropped += 1
-            for _, item in entry:
-                _silence(item.sink)
+            seqs = await spool.append([(lane.spool_key, item._data) for lane, item in entry])
+        except QueueFull:
+            self.stats.dropped += 1
             raise
         entry = [
-            (lane, _SpooledItem(item.data, item.sink, seq))
+            (lane, _SpooledItem(item._data, item.sink, seq))
             for (lane, item), seq in zip(entry, seqs, strict=True)
         ]
         try:
@@ -925,14 +1031,12 @@ class Analytics:
         self.stats.enqueued += 1
         return delivery
 
-    async def _put_slow(self, entry: list[tuple[_Lane, _Item]], delivery: Delivery) -> Delivery:
+    async def _put_slow(self, entry: _Entry, delivery: Delivery) -> Delivery:
         # The queue is full: fail fast ("drop") or wait for room ("block") unless the client
         # starts closing meanwhile.
         assert self._closing is not None
         if self.on_full == "drop":
             self.stats.dropped += 1
-            for _, item in entry:
-                _silence(item.sink)
             raise QueueFull(f"the queue is full ({self.max_queue_size} messages)")
         putter = asyncio.ensure_future(self._queue.put(entry))
         try:
@@ -946,8 +1050,6 @@ class Analytics:
             # behind the close marker. Either way its Delivery tells the truth.
             self.stats.enqueued += 1
             return delivery
-        for _, item in entry:
-            _silence(item.sink)
         raise ClientClosedError("the client closed while this call waited for room")
 
     async def flush(self) -> None:
@@ -966,20 +1068,19 @@ class Analytics:
         queue = self._queue
         loop = asyncio.get_running_loop()
         lanes = list(self._lanes.values())
-        ready: list[tuple[_Lane, list[_Item]]] = []
-        drained = 0
+        segment = self._segment_lane
+        ready: list[tuple[_Lane, list[_Record]]] = []
         try:
             while True:
-                deadline = min(
-                    (lane.batcher.deadline for lane in lanes if lane.batcher.deadline is not None),
-                    default=None,
-                )
-                if deadline is None:
-                    entry = await queue.get()
-                else:
-                    try:
-                        entry = queue.get_nowait()
-                    except asyncio.QueueEmpty:
+                entry = queue.take()
+                if entry is None:
+                    deadline = min(
+                        (lane.batcher.deadline for lane in lanes if lane.batcher.deadline is not None),
+                        default=None,
+                    )
+                    if deadline is None:
+                        entry = await queue.get()
+                    else:
                         # A batch is open: nap until it is due, or until the producers have
                         # queued a slice or a marker, instead of waking for every message.
                         if deadline > loop.time():
@@ -994,17 +1095,21 @@ class Analytics:
                             for batch in lane.batcher.poll(now=now):
                                 await self._dispatch(lane, batch)
                         continue
-                while True:
-                    if type(entry) is list:
-                        now = loop.time()
+                # Drain a slice (at most _YIELD_EVERY entries), then let other tasks run.
+                now = loop.time()
+                for taken in range(1, _YIELD_EVERY + 1):
+                    kind = type(entry)
+                    if kind is Delivery:
+                        assert segment is not None
+                        closed = segment.batcher.add(entry, len(entry._data), now=now)
+                        if closed:
+                            ready.extend((segment, batch) for batch in closed)
+                    elif kind is list:
                         for lane, item in entry:
-                            for batch in lane.batcher.add(item, len(item.data), now=now):
-                                ready.append((lane, batch))
-                        if ready:
-                            for lane, batch in ready:
-                                await self._dispatch(lane, batch)
-                            ready.clear()
-                    elif isinstance(entry, _Flush):
+                            closed = lane.batcher.add(item, len(item._data), now=now)
+                            if closed:
+                                ready.extend((lane, batch) for batch in closed)
+                    elif kind is _Flush:
                         await self._flush_all(lanes)
                         waiting = set(self._senders)
                         if waiting:
@@ -1015,12 +1120,16 @@ class Analytics:
                     else:  # _CLOSE
                         await self._flush_all(lanes)
                         return
-                    drained += 1
-                    if drained % _YIELD_EVERY == 0:
+                    if ready:
+                        for lane, batch in ready:
+                            await self._dispatch(lane, batch)
+                        ready.clear()
+                        now = loop.time()
+                    if taken == _YIELD_EVERY:
                         await asyncio.sleep(0)  # a full queue is drained in slices, not at once
-                    try:
-                        entry = queue.get_nowait()
-                    except asyncio.QueueEmpty:
+                        break
+                    entry = queue.take()
+                    if entry is None:
                         break
         except asyncio.CancelledError:
             for _, batch in ready:
@@ -1035,7 +1144,7 @@ class Analytics:
             for batch in lane.batcher.drain():
                 await self._dispatch(lane, batch)
 
-    async def _dispatch(self, lane: _Lane, batch: list[_Item]) -> None:
+    async def _dispatch(self, lane: _Lane, batch: list[_Record]) -> None:
         # The flusher serves every destination, so it waits for one only when it is the only
         # one: then a long outage fills the queue and reaches the callers (on_full). With
         # several, a saturated destination's batches wait in their sender tasks, and once
@@ -1072,7 +1181,7 @@ class Analytics:
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("sender task crashed", exc_info=exc)
 
-    async def _send_held(self, lane: _Lane, batch: list[_Item]) -> None:
+    async def _send_held(self, lane: _Lane, batch: list[_Record]) -> None:
         # Send once one of the destination's max_batches places is free (in call order).
         assert lane.pool is not None
         try:
@@ -1087,9 +1196,9 @@ class Analytics:
 
     # -- the senders: batch -> HTTP -> outcome -------------------------------------------
 
-    async def _send_batch(self, lane: _Lane, batch: list[_Item]) -> None:
-        groups: deque[tuple[list[_Item], int]] = deque([(batch, 0)])
-        items: list[_Item] = []
+    async def _send_batch(self, lane: _Lane, batch: list[_Record]) -> None:
+        groups: deque[tuple[list[_Record], int]] = deque([(batch, 0)])
+        items: list[_Record] = []
         try:
             while groups:
                 items, retries = groups.popleft()
@@ -1158,10 +1267,10 @@ class Analytics:
                 lane.destination,
             )
 
-    async def _attempt(self, lane: _Lane, items: list[_Item]) -> tuple[Response | None, str]:
+    async def _attempt(self, lane: _Lane, items: list[_Record]) -> tuple[Response | None, str]:
         assert lane.pool is not None and self._transport is not None
         sent_at = format_timestamp(_utcnow())
-        request = lane.endpoint.build([item.data for item in items], sent_at=sent_at)
+        request = lane.endpoint.build([item._data for item in items], sent_at=sent_at)
         if lane.gzip:
             body = request.content
             if len(body) >= _THREAD_GZIP_BYTES:
@@ -1192,34 +1301,23 @@ class Analytics:
 
     # -- outcomes -------------------------------------------------------------------------
 
-    def _succeed(self, items: list[_Item]) -> None:
+    def _succeed(self, items: list[_Record]) -> None:
         delivered = 0
         for item in items:
-            sink = item.sink
-            if type(sink) is _Countdown:
-                sink.remaining -= 1
-                if sink.remaining or sink.future.done():
-                    continue
-                sink = sink.future
-            if not sink.done():  # type: ignore[union-attr]
-                sink.set_result(_DELIVERED)  # type: ignore[union-attr]
+            if item._settle(_DELIVERED):
                 delivered += 1
         self.stats.delivered += delivered
         if self._spool is not None:
             self._spool.ack(_spool_ids(items))
 
-    def _fail(self, items: list[_Item], error: Exception, destination: str | None) -> None:
+    def _fail(self, items: list[_Record], error: Exception, destination: str | None) -> None:
         if self._spool is not None and not isinstance(error, ClientClosedError):
             # A final failure leaves the spool (a rejected message would come back forever);
             # one cut short by shutdown stays, for the next start.
             self._spool.ack(_spool_ids(items))
         failed = 0
         for item in items:
-            sink = item.sink
-            future = sink.future if type(sink) is _Countdown else sink
-            if not future.done():  # type: ignore[union-attr]
-                future.set_exception(error)  # type: ignore[union-attr]
-                future.exception()  # type: ignore[union-attr]  # mark it retrieved: no noise
+            if item._settle(error):
                 failed += 1
         if not failed:
             return
@@ -1227,18 +1325,13 @@ class Analytics:
         logger.error("%d message(s) failed: %s", failed, error)
         if self.on_error is not None:
             try:
-                self.on_error(error, [json.loads(item.data) for item in items])
+                self.on_error(error, [json.loads(item._data) for item in items])
             except Exception:
                 logger.exception("the on_error hook raised")
 
 
-def _spool_ids(items: list[_Item]) -> list[int]:
+def _spool_ids(items: list[_Record]) -> list[int]:
     return [item.spool_id for item in items if isinstance(item, _SpooledItem)]
-
-
-def _silence(sink: _Sink) -> None:
-    future = sink.future if type(sink) is _Countdown else sink
-    future.cancel()  # type: ignore[union-attr]
 
 
 def _selects(integrations: Mapping[str, Any] | None, name: str) -> bool:

@@ -25,15 +25,15 @@ def make(max_items: int = 3, max_bytes: int = 100, interval: float = 1.0) -> Bat
 
 def test_closes_by_count() -> None:
     b = make(max_items=2)
-    assert b.add("a", 5, now=0) == []
+    assert list(b.add("a", 5, now=0)) == []
     assert b.add("b", 5, now=0) == [["a", "b"]]
     assert len(b) == 0 and b.deadline is None
 
 
 def test_closes_before_the_byte_limit_counting_envelope_and_separators() -> None:
     b = make(max_items=10, max_bytes=40)  # envelope 10
-    assert b.add("a", 14, now=0) == []  # 24
-    assert b.add("b", 14, now=0) == []  # 24 + 1 + 14 = 39
+    assert list(b.add("a", 14, now=0)) == []  # 24
+    assert list(b.add("b", 14, now=0)) == []  # 24 + 1 + 14 = 39
     assert b.add("c", 1, now=0) == [["a", "b"]]  # 39 + 1 + 1 = 41 > 40
     assert b.drain() == [["c"]]
 
@@ -41,7 +41,7 @@ def test_closes_before_the_byte_limit_counting_envelope_and_separators() -> None
 def test_exactly_at_the_limit_fits() -> None:
     b = make(max_items=10, max_bytes=40)
     b.add("a", 14, now=0)
-    assert b.add("b", 15, now=0) == []  # 10 + 14 + 1 + 15 = 40
+    assert list(b.add("b", 15, now=0)) == []  # 10 + 14 + 1 + 15 = 40
 
 
 def test_timer_deadline_and_poll() -> None:
