@@ -42,6 +42,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._models import (
+    DEFAULT_CONTEXT_WIRE,
     Alias,
     Group,
     Identify,
@@ -49,8 +50,12 @@ from ._models import (
     Page,
     Screen,
     Track,
+    _clean,
     build_wire,
     format_timestamp,
+    new_message_id,
+    now_timestamp,
+    top_up_ids,
     wire_dict,
 )
 from ._retry import Decision, RetryPolicy, retry_after
@@ -760,18 +765,46 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record that the user did ``event`` (e.g. ``"Order Completed"``) with ``properties``."""
-        wire = build_wire(
-            Track,
-            user_id,
-            anonymous_id,
-            context,
-            timestamp,
-            integrations,
-            message_id,
-            {"type": "track", "event": event, "properties": properties},
-            ("properties",),
-            ("event",),
-        )
+        wire = None
+        if (
+            type(user_id) is str
+            and user_id
+            and anonymous_id is None
+            and type(event) is str
+            and event
+            and (properties is None or type(properties) is dict)
+            and context is None
+            and timestamp is None
+            and integrations is None
+            and message_id is None
+        ):
+            # The most common call, built right here (build_wire makes the same dict).
+            wire = {
+                "userId": user_id,
+                "messageId": new_message_id(),
+                "timestamp": now_timestamp(),
+                "context": DEFAULT_CONTEXT_WIRE,
+                "type": "track",
+                "event": event,
+            }
+            if properties is not None:
+                try:
+                    wire["properties"] = _clean(properties)
+                except ValueError:
+                    wire = None  # build_wire names what is wrong
+        if wire is None:
+            wire = build_wire(
+                Track,
+                user_id,
+                anonymous_id,
+                context,
+                timestamp,
+                integrations,
+                message_id,
+                {"type": "track", "event": event, "properties": properties},
+                ("properties",),
+                ("event",),
+            )
         result = self._submit(wire)
         if isinstance(result, Delivery):
             return result
@@ -1074,8 +1107,13 @@ class Analytics:
             while True:
                 entry = queue.take()
                 if entry is None:
+                    top_up_ids()  # the queue is drained: make the next calls' ids now
                     deadline = min(
-                        (lane.batcher.deadline for lane in lanes if lane.batcher.deadline is not None),
+                        (
+                            lane.batcher.deadline
+                            for lane in lanes
+                            if lane.batcher.deadline is not None
+                        ),
                         default=None,
                     )
                     if deadline is None:

@@ -388,56 +388,77 @@ class Batch(BaseModel):
 # every input that is invalid, goes through the model, so errors always come from pydantic and
 # name the field. tests/test_models.py checks that both paths give the same wire JSON.
 
-_ID_POOL_SIZE = 64  # one small getrandom() per 64 ids keeps the slowest call short
-_id_pool = ""
-_id_pos = 0
+#: Message ids are made in bulk, ahead of the calls that take them: the client's flusher tops
+#: the pool up whenever it wakes, so a call usually just pops one. A call that finds the pool
+#: empty (nothing let the flusher run) makes a small batch itself.
+_ID_TOP_UP = 256
+_ID_LOW = 512
+_ID_SMALL_BATCH = 32
+_ids: list[str] = []
 
 
-def new_message_id() -> str:
-    """A random (version 4) UUID string, cut from a pool of ``os.urandom`` hex digits."""
-    global _id_pool, _id_pos
-    pos = _id_pos
-    if pos >= len(_id_pool):
-        _id_pool = os.urandom(16 * _ID_POOL_SIZE).hex()
-        pos = 0
-    _id_pos = pos + 32
-    h = _id_pool[pos : pos + 32]
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+def _make_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUID strings, from one ``os.urandom`` call."""
+    h = os.urandom(16 * count).hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
+        f"{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
+
+def new_message_id() -> str:
+    """A random (version 4) UUID string."""
+    try:
+        return _ids.pop()
+    except IndexError:
+        _ids.extend(_make_ids(_ID_SMALL_BATCH))
+        return _ids.pop()
+
+
+def top_up_ids() -> None:
+    """Make message ids ahead of the calls that will take them (cheap when the pool is full)."""
+    if len(_ids) < _ID_LOW:
+        _ids.extend(_make_ids(_ID_TOP_UP))
+
+
 _last_ms = -1
 _last_stamp = ""
+_last_second = -1
+_second_prefix = ""
 
 
 def now_timestamp() -> str:
-    """The current time in wire format, formatted at most once per millisecond."""
-    global _last_ms, _last_stamp
-    now = time.time()
-    ms = int(now * 1000)
+    """The current time in wire format: formatted in full once per second, and only the
+    milliseconds once per millisecond."""
+    global _last_ms, _last_stamp, _last_second, _second_prefix
+    ms = int(time.time() * 1000)
     if ms != _last_ms:
-        _last_stamp = format_timestamp(datetime.fromtimestamp(ms / 1000, UTC))
+        second = ms // 1000
+        if second != _last_second:
+            _second_prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+            _last_second = second
+        _last_stamp = f"{_second_prefix}{ms % 1000:03d}Z"
         _last_ms = ms
     return _last_stamp
 
 
 def _reset_after_fork() -> None:
-    global _id_pool, _id_pos
-    _id_pool, _id_pos = "", 0
+    _ids.clear()  # a child must never hand out the ids its parent made
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
 
-_DEFAULT_CONTEXT_WIRE: dict[str, Any] = {
-    "library": {"name": "aioanalytics", "version": __version__}
-}
+DEFAULT_CONTEXT_WIRE: dict[str, Any] = {"library": {"name": "aioanalytics", "version": __version__}}
 _STR_CONTEXT_KEYS = ("ip", "userAgent", "locale", "timezone")
 
 
 def _fast_context(context: Any) -> dict[str, Any] | None:
     if context is None:
-        return _DEFAULT_CONTEXT_WIRE
+        return DEFAULT_CONTEXT_WIRE
     if type(context) is not dict or "user_agent" in context:
         return None
     cleaned: dict[str, Any] = _clean(context)
@@ -455,7 +476,7 @@ def _fast_context(context: Any) -> dict[str, Any] | None:
         return None
     library = cleaned.get("library")
     if library is None:
-        return {"library": _DEFAULT_CONTEXT_WIRE["library"], **cleaned}
+        return {"library": DEFAULT_CONTEXT_WIRE["library"], **cleaned}
     if (
         type(library) is not dict
         or len(library) != 2
@@ -545,7 +566,7 @@ def _fast_wire(
         stamp = format_timestamp(_as_utc(timestamp))
     else:
         return None
-    wire_context: dict[str, Any] | None = _DEFAULT_CONTEXT_WIRE
+    wire_context: dict[str, Any] | None = DEFAULT_CONTEXT_WIRE
     if context is not None:
         wire_context = _fast_context(context)
         if wire_context is None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -13,7 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import aioanalytics
-from aioanalytics import Alias, Batch, Context, Group, Identify, Page, Screen, Track, parse_message
+from aioanalytics import (
+    Alias,
+    Analytics,
+    Batch,
+    Context,
+    Group,
+    Identify,
+    MemoryTransport,
+    Page,
+    Screen,
+    Track,
+    _models,
+    parse_message,
+)
 from aioanalytics._models import build_wire, encode, new_message_id, now_timestamp, wire_dict
 
 
@@ -172,9 +187,24 @@ def test_message_ids_are_unique_uuid4() -> None:
     assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
 
 
+def test_ids_made_ahead_are_unique_uuid4() -> None:
+    _models._ids.clear()
+    _models.top_up_ids()
+    assert len(_models._ids) == _models._ID_TOP_UP
+    _models.top_up_ids()  # below the low mark: made again
+    assert len(_models._ids) == 2 * _models._ID_TOP_UP
+    ids = {new_message_id() for _ in range(3000)}  # the rest made at the call, in small batches
+    assert len(ids) == 3000
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+
+
 def test_now_timestamp_is_current() -> None:
-    stamp = datetime.fromisoformat(now_timestamp())
-    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 1
+    before = datetime.now(UTC)
+    text = now_timestamp()
+    after = datetime.now(UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text)
+    stamp = datetime.fromisoformat(text)
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= stamp <= after
 
 
 # -- the fast path and the model path agree ------------------------------------------------
@@ -296,3 +326,36 @@ def test_fast_alias_matches_the_model(user_id: Any, previous_id: Any, anonymous_
         Alias, {"type": "alias", "previousId": previous_id}, (), ("previousId", "userId"), **common
     )
     assert fast == model
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    user_id=ids,
+    event=st.none() | st.text(max_size=5) | st.integers(),
+    properties=st.none() | objects | st.builds(lambda v: {"v": v}, extras),
+)
+def test_track_shortcut_matches_the_model(user_id: Any, event: Any, properties: Any) -> None:
+    """``Analytics.track`` builds the common call's wire dict itself: the same as the model's,
+    and the same error for anything invalid."""
+
+    async def call() -> Any:
+        transport = MemoryTransport()
+        async with Analytics("key", transport=transport) as analytics:
+            await analytics.track(user_id=user_id, event=event, properties=properties)
+        (message,) = transport.messages
+        return message
+
+    kwargs = {"user_id": user_id, "event": event, "properties": properties}
+    results = []
+    for run in (lambda: asyncio.run(call()), lambda: wire_dict(Track(**_present(kwargs)))):
+        try:
+            message = json.loads(json.dumps(run()))  # as it went over the wire
+            message.pop("messageId"), message.pop("timestamp")
+            results.append(message)
+        except pydantic.ValidationError as exc:
+            results.append(("error", sorted(str(e["loc"]) for e in exc.errors())))
+    assert results[0] == results[1]
+
+
+def _present(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if v is not None}
