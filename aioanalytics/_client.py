@@ -80,14 +80,17 @@ ErrorHook: TypeAlias = Callable[[Exception, list[dict[str, Any]]], object]
 
 #: Bodies at least this large are gzipped in a worker thread (zlib releases the GIL), so the
 #: event loop is never blocked by compression for more than a fraction of a millisecond.
-_THREAD_GZIP_BYTES = 32 * 1024
+#: Records compressed per step of a large batch (about 30 KB of JSON: ~0.1 ms at level 1).
+_GZIP_RECORDS = 100
 _GZIP_LEVEL = 1  # about 6x smaller than raw for analytics JSON, at ~1.5 us of CPU per event
 _DELIVERED = "delivered"
-#: The flusher lets other tasks run after this many queue entries (about 0.2 ms of work).
-_YIELD_EVERY = 256
+#: The flusher lets other tasks run after this many queue entries (about 0.1 ms of work).
+_YIELD_EVERY = 128
 #: While a batch is open, the flusher is woken once this many messages wait, or fewer when
 #: that many would fill the batch by count.
 _WAKE_EVERY = 256
+#: A sender settles the messages of an accepted batch this many at a time (about 0.05 ms).
+_SETTLE_EVERY = 256
 
 
 class _State(enum.Enum):
@@ -1244,7 +1247,7 @@ class Analytics:
                     response, error = await self._attempt(lane, items)
                     decision = lane.endpoint.decide(response, batch_size=len(items))
                     if decision is Decision.ACCEPT:
-                        self._succeed(items)
+                        await self._succeed(items)
                         break
                     if decision is Decision.SPLIT:
                         first, second = split(items)
@@ -1308,16 +1311,18 @@ class Analytics:
     async def _attempt(self, lane: _Lane, items: list[_Record]) -> tuple[Response | None, str]:
         assert lane.pool is not None and self._transport is not None
         sent_at = format_timestamp(_utcnow())
-        request = lane.endpoint.build([item._data for item in items], sent_at=sent_at)
+        endpoint = lane.endpoint
+        frame = getattr(endpoint, "frame", None) if lane.gzip else None
+        if frame is not None:
+            # Compressed a slice of records at a time, with other tasks let in between: the
+            # whole uncompressed body is never built, and no step takes long.
+            request = endpoint.build((), sent_at=sent_at)
+            head, separator, tail = frame(sent_at=sent_at)
+            body = await _gzip_records(head, separator, tail, items)
+        else:
+            request = endpoint.build([item._data for item in items], sent_at=sent_at)
+            body = _gzip(request.content) if lane.gzip else request.content
         if lane.gzip:
-            body = request.content
-            if len(body) >= _THREAD_GZIP_BYTES:
-                try:
-                    body = await anyio.to_thread.run_sync(_gzip, body)
-                except RuntimeError:  # no new threads at interpreter shutdown (3.12+)
-                    body = _gzip(body)
-            else:
-                body = _gzip(body)
             headers = {**request.headers, "Content-Encoding": "gzip"}
             request = type(request)(request.method, request.url, headers, body)
         async with lane.pool.sending:
@@ -1339,14 +1344,19 @@ class Analytics:
 
     # -- outcomes -------------------------------------------------------------------------
 
-    def _succeed(self, items: list[_Record]) -> None:
-        delivered = 0
-        for item in items:
-            if item._settle(_DELIVERED):
-                delivered += 1
-        self.stats.delivered += delivered
-        if self._spool is not None:
-            self._spool.ack(_spool_ids(items))
+    async def _succeed(self, items: list[_Record]) -> None:
+        # A large batch is settled in slices, letting other tasks run in between.
+        for start in range(0, len(items), _SETTLE_EVERY):
+            if start:
+                await asyncio.sleep(0)
+            part = items[start : start + _SETTLE_EVERY]
+            delivered = 0
+            for item in part:
+                if item._settle(_DELIVERED):
+                    delivered += 1
+            self.stats.delivered += delivered
+            if self._spool is not None:
+                self._spool.ack(_spool_ids(part))
 
     def _fail(self, items: list[_Record], error: Exception, destination: str | None) -> None:
         if self._spool is not None and not isinstance(error, ClientClosedError):
@@ -1384,6 +1394,26 @@ def _selects(integrations: Mapping[str, Any] | None, name: str) -> bool:
 
 def _gzip(body: bytes) -> bytes:
     return zlib.compress(body, _GZIP_LEVEL, wbits=31)
+
+
+async def _gzip_records(head: bytes, separator: bytes, tail: bytes, items: list[_Record]) -> bytes:
+    """Gzip ``head + separator.join(records) + tail``, ``_GZIP_RECORDS`` records per step."""
+    compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31)
+    parts = [compressor.compress(head)]
+    for start in range(0, len(items), _GZIP_RECORDS):
+        if start:
+            await asyncio.sleep(0)
+            parts.append(compressor.compress(separator))
+        records = [item._data for item in items[start : start + _GZIP_RECORDS]]
+        parts.append(compressor.compress(separator.join(records)))
+    if len(items) > _GZIP_RECORDS:
+        await asyncio.sleep(0)  # finishing the stream is a step of its own
+    parts.append(compressor.compress(tail))
+    parts.append(compressor.flush())
+    body = b"".join(parts)
+    if len(items) > _GZIP_RECORDS:
+        await asyncio.sleep(0)  # and so is sending
+    return body
 
 
 def _utcnow() -> datetime:

@@ -398,16 +398,24 @@ _ids: list[str] = []
 
 
 def _make_ids(count: int) -> list[str]:
-    """``count`` random (version 4) UUID strings, from one ``os.urandom`` call."""
-    h = os.urandom(16 * count).hex()
-    return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
-        f"{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
+    """``count`` random (version 4) UUID strings from one ``os.urandom`` call, laid out with a
+    few dozen slice assignments over all of them at once rather than formatted one by one."""
+    digits = os.urandom(16 * count).hex().encode()
+    out = bytearray(36 * count)
+    for source, target in enumerate(_TARGETS):
+        out[target::36] = digits[source::32]
+    dashes = b"-" * count
+    for target in (8, 13, 18, 23):
+        out[target::36] = dashes
+    out[14::36] = b"4" * count  # the version
+    out[19::36] = digits[16::32].translate(_VARIANT)  # the variant: 8, 9, a or b
+    text = out.decode()
+    return [text[i : i + 36] for i in range(0, 36 * count, 36)]
 
 
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+#: Where each of an id's 32 hex digits goes in its 36-character form.
+_TARGETS = [i + (i >= 8) + (i >= 12) + (i >= 16) + (i >= 20) for i in range(32)]
+_VARIANT = bytes.maketrans(b"0123456789abcdef", b"89ab89ab89ab89ab")
 
 
 def new_message_id() -> str:

@@ -195,7 +195,9 @@ def test_ids_made_ahead_are_unique_uuid4() -> None:
     assert len(_models._ids) == 2 * _models._ID_TOP_UP
     ids = {new_message_id() for _ in range(3000)}  # the rest made at the call, in small batches
     assert len(ids) == 3000
-    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
 
 
 def test_now_timestamp_is_current() -> None:

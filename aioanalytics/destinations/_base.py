@@ -46,7 +46,13 @@ class Endpoint(Protocol):
         ...
 
     def build(self, records: Sequence[bytes], *, sent_at: str) -> Request:
-        """The request for one batch: uncompressed body; the client may gzip it."""
+        """The request for one batch: uncompressed body; the client may gzip it.
+
+        An endpoint whose body is its records joined between a head and a tail may also
+        define ``frame(*, sent_at) -> (head, separator, tail)``: the client then compresses a
+        large batch record by record, a slice at a time, instead of building the whole body
+        first.
+        """
         ...
 
     def decide(self, response: Response | None, *, batch_size: int) -> Decision:

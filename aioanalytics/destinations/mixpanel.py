@@ -201,6 +201,10 @@ class MixpanelEndpoint:
         """``POST`` the records as one JSON array."""
         return Request("POST", self.url, self.headers, b"[" + b",".join(records) + b"]")
 
+    def frame(self, *, sent_at: str) -> tuple[bytes, bytes, bytes]:
+        """What goes before, between and after the records in a body."""
+        return b"[", b",", b"]"
+
     def decide(self, response: Response | None, *, batch_size: int) -> Decision:
         """Classify one answer (``None``: the network failed).
 

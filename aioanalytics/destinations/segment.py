@@ -49,8 +49,12 @@ class SegmentEndpoint:
 
     def build(self, records: Sequence[bytes], *, sent_at: str) -> Request:
         """The ``/v1/batch`` request: the records joined inside ``{"batch": [...]}``."""
-        body = b"".join((_PREFIX, b",".join(records), _SENT_AT, sent_at.encode(), _SUFFIX))
-        return Request("POST", self.url, self._headers, body)
+        head, separator, tail = self.frame(sent_at=sent_at)
+        return Request("POST", self.url, self._headers, head + separator.join(records) + tail)
+
+    def frame(self, *, sent_at: str) -> tuple[bytes, bytes, bytes]:
+        """What goes before, between and after the records in a body."""
+        return _PREFIX, b",", b"".join((_SENT_AT, sent_at.encode(), _SUFFIX))
 
     def decide(self, response: Response | None, *, batch_size: int) -> Decision:
         """Segment's answers mean what :class:`RetryPolicy` says."""

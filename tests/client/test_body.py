@@ -1,0 +1,31 @@
+"""Large batches are gzipped a slice of records at a time: the same bytes as building the
+whole body and compressing it in one go."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+
+import pytest
+
+from aioanalytics import BatchLimits, RetryPolicy
+from aioanalytics._client import Delivery, _gzip_records
+from aioanalytics.destinations.mixpanel import MixpanelEndpoint
+from aioanalytics.destinations.segment import SegmentEndpoint
+
+ENDPOINTS = [
+    SegmentEndpoint("https://api.segment.io/v1/batch", "key", BatchLimits(), RetryPolicy()),
+    MixpanelEndpoint("https://api.mixpanel.com/track", {}, BatchLimits(), RetryPolicy()),
+]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("count", [0, 1, 99, 100, 101, 250])
+def test_sliced_gzip_is_the_built_body(endpoint: SegmentEndpoint, count: int) -> None:
+    records = [json.dumps({"i": i, "pad": "x" * (i % 7)}).encode() for i in range(count)]
+    items = [Delivery(f"m{i}", data) for i, data in enumerate(records)]
+    sent_at = "2024-01-01T00:00:00.000Z"
+    head, separator, tail = endpoint.frame(sent_at=sent_at)
+    body = asyncio.run(_gzip_records(head, separator, tail, items))
+    assert gzip.decompress(body) == endpoint.build(records, sent_at=sent_at).content
