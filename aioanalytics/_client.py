@@ -51,6 +51,7 @@ from ._models import (
     Screen,
     Track,
     _clean,
+    _ids,
     build_wire,
     format_timestamp,
     new_message_id,
@@ -418,6 +419,7 @@ _live_clients: weakref.WeakSet[Analytics] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     for client in list(_live_clients):
         client._forked = True
+        client._fast = False
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -508,8 +510,10 @@ class Analytics:
                 "to send unencrypted traffic (and the write key) elsewhere"
             )
         self.host = host
-        self.send = send
-        self.debug = debug
+        self._send = send
+        self._debug = debug
+        #: Whether track() may take its shortcut: open, Segment alone, sending, no spool.
+        self._fast = False
         self.on_error = on_error
         self.on_full = on_full
         self.max_queue_size = max_queue_size
@@ -616,6 +620,7 @@ class Analytics:
             lane.pool = pools[lane.destination]
         self._flusher = self._loop.create_task(self._run_flusher(), name="aioanalytics-flusher")
         self._state = _State.OPEN
+        self._refresh_fast()
         _live_clients.add(self)
         if recovery is not None:
             await self._replay(recovery)
@@ -668,6 +673,7 @@ class Analytics:
             return
         self._check_loop()
         self._state = _State.CLOSING
+        self._fast = False
         assert self._flusher is not None and self._closing is not None
         self._closing.set_result(None)
         flusher = self._flusher
@@ -713,6 +719,36 @@ class Analytics:
             entry.finish()
         elif isinstance(entry, list):
             self._fail([item for _, item in entry], error, destination=None)
+
+    @property
+    def send(self) -> bool:
+        """Whether messages are sent at all (``False``: calls validate and resolve at once)."""
+        return self._send
+
+    @send.setter
+    def send(self, value: bool) -> None:
+        self._send = value
+        self._refresh_fast()
+
+    @property
+    def debug(self) -> bool:
+        """Whether every queued message is logged at DEBUG level."""
+        return self._debug
+
+    @debug.setter
+    def debug(self, value: bool) -> None:
+        self._debug = value
+        self._refresh_fast()
+
+    def _refresh_fast(self) -> None:
+        self._fast = (
+            self._state is _State.OPEN
+            and not self._forked
+            and self._segment_lane is not None
+            and self._spool is None
+            and self._send
+            and not self._debug
+        )
 
     def _check_loop(self) -> None:
         if self._forked:
@@ -782,9 +818,13 @@ class Analytics:
             and message_id is None
         ):
             # The most common call, built right here (build_wire makes the same dict).
+            try:
+                message_id = _ids.pop()
+            except IndexError:
+                message_id = new_message_id()
             wire = {
                 "userId": user_id,
-                "messageId": new_message_id(),
+                "messageId": message_id,
                 "timestamp": now_timestamp(),
                 "context": DEFAULT_CONTEXT_WIRE,
                 "type": "track",
@@ -795,6 +835,17 @@ class Analytics:
                     wire["properties"] = _clean(properties)
                 except ValueError:
                     wire = None  # build_wire names what is wrong
+            if wire is not None and self._fast and asyncio.get_running_loop() is self._loop:
+                # ... and queued right here: _submit's common path, inlined.
+                encoded = pydantic_core.to_json(wire)
+                if len(encoded) <= self._max_record:
+                    delivery = Delivery(message_id, encoded)
+                    try:
+                        self._queue.put_nowait(delivery)
+                    except asyncio.QueueFull:
+                        return await self._put_slow(delivery, delivery)
+                    self.stats.enqueued += 1
+                    return delivery
         if wire is None:
             wire = build_wire(
                 Track,

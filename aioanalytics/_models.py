@@ -437,11 +437,13 @@ _last_ms = -1
 _last_stamp = ""
 _last_second = -1
 _second_prefix = ""
+#: "000Z" to "999Z": the end of a timestamp, looked up rather than formatted.
+_MILLIS = [f"{ms:03d}Z" for ms in range(1000)]
 
 
 def now_timestamp() -> str:
-    """The current time in wire format: formatted in full once per second, and only the
-    milliseconds once per millisecond."""
+    """The current time in wire format: formatted in full once per second; within a second
+    only the milliseconds change, and they are looked up."""
     global _last_ms, _last_stamp, _last_second, _second_prefix
     ms = int(time.time() * 1000)
     if ms != _last_ms:
@@ -449,7 +451,7 @@ def now_timestamp() -> str:
         if second != _last_second:
             _second_prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
             _last_second = second
-        _last_stamp = f"{_second_prefix}{ms % 1000:03d}Z"
+        _last_stamp = _second_prefix + _MILLIS[ms - second * 1000]
         _last_ms = ms
     return _last_stamp
 
