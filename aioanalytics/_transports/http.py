@@ -34,6 +34,7 @@ class HTTPTransport:
         self._client = client
         self._pool: httpx.AsyncHTTPTransport | None = None
         self._timeout = httpx.Timeout(timeout).as_dict()
+        self._urls: dict[str, httpx.URL] = {}  # parsed once: a few destinations' endpoints
         if client is None:
             self._pool = httpx.AsyncHTTPTransport(
                 limits=httpx.Limits(
@@ -46,10 +47,13 @@ class HTTPTransport:
         """Send one request; network failures raise :class:`TransportError`."""
         try:
             if self._pool is not None:
+                url = self._urls.get(request.url)
+                if url is None:
+                    url = self._urls[request.url] = httpx.URL(request.url)
                 response = await self._pool.handle_async_request(
                     httpx.Request(
                         request.method,
-                        request.url,
+                        url,
                         headers=request.headers,
                         content=request.content,
                         extensions={"timeout": self._timeout},
