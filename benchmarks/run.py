@@ -46,7 +46,10 @@ class Plan:
     runs: int = 3
     tight_n: int = 100_000
     faults_n: int = 100_000
-    stream_n: int = 50_000
+    #: The stream scenario runs for stream_seconds (at most stream_n calls), so that every
+    #: SDK's stall percentiles come from the same number of ticker samples.
+    stream_n: int = 1_000_000
+    stream_seconds: float = 2.0
     stream_yield_every: int = 10
     paced_rate: float = 5_000.0
     paced_n: int = 15_000
@@ -68,7 +71,7 @@ QUICK = {
     "runs": 1,
     "tight_n": 20_000,
     "faults_n": 20_000,
-    "stream_n": 20_000,
+    "stream_seconds": 1.0,
     "paced_n": 5_000,
     "fastapi_seconds": 3.0,
 }
@@ -171,6 +174,8 @@ def run_worker(
             str(plan.paced_rate),
             "--yield-every",
             str(plan.stream_yield_every),
+            "--seconds",
+            str(plan.stream_seconds if scenario == "stream" else 0.0),
             "--warmup",
             str(plan.warmup if scenario in ("stream", "paced") else 0),
             "--idle",

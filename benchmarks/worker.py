@@ -7,7 +7,9 @@ Scenarios (the collector's fault mix and hold mode are set by the caller beforeh
 - ``tight``: ``n`` track calls back to back, never yielding to the loop except when the SDK
   itself suspends (backpressure), then the final flush.
 - ``stream``: the same, but the producer yields to the loop (``await asyncio.sleep(0)``)
-  every ``--yield-every`` calls, as request handlers do; the stall figure comes from here.
+  every ``--yield-every`` calls, as request handlers do, for ``--seconds`` (at most ``n``
+  calls); the stall figure comes from here. A fixed time gives every SDK the same number of
+  ticker samples, however fast it goes.
 - ``paced``: ``--rate`` calls per second in 1 ms ticks; per-call latency comes from here.
 - ``backlog``: the collector holds every request; ``n`` calls are queued, RSS is read, the
   collector is released, everything is flushed.
@@ -85,7 +87,10 @@ async def _ticker(lags: list[float], busy: list[float], stop: asyncio.Event) -> 
         busy.append(min(lag, max(0.0, cpu() - c - 0.001)))
 
 
-async def _loop_async(driver: Any, n: int, lat: array[int], yield_every: int) -> None:
+async def _loop_async(
+    driver: Any, n: int, lat: array[int], yield_every: int, until: float = 0.0
+) -> int:
+    """``n`` calls (or fewer, when ``until``, a ``perf_counter`` time, passes first)."""
     call = driver.call
     clock = time.perf_counter_ns
     for i in range(n):
@@ -94,9 +99,15 @@ async def _loop_async(driver: Any, n: int, lat: array[int], yield_every: int) ->
         lat[i] = clock() - t
         if yield_every and i % yield_every == yield_every - 1:
             await asyncio.sleep(0)
+            if until and time.perf_counter() >= until:
+                return i + 1
+    return n
 
 
-async def _loop_sync(driver: Any, n: int, lat: array[int], yield_every: int) -> None:
+async def _loop_sync(
+    driver: Any, n: int, lat: array[int], yield_every: int, until: float = 0.0
+) -> int:
+    """The same for an SDK whose call is synchronous."""
     call = driver.call
     clock = time.perf_counter_ns
     for i in range(n):
@@ -105,6 +116,9 @@ async def _loop_sync(driver: Any, n: int, lat: array[int], yield_every: int) -> 
         lat[i] = clock() - t
         if yield_every and i % yield_every == yield_every - 1:
             await asyncio.sleep(0)
+            if until and time.perf_counter() >= until:
+                return i + 1
+    return n
 
 
 async def _paced(driver: Any, n: int, lat: array[int], rate: float) -> None:
@@ -171,12 +185,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         loop = _loop_async if driver.is_async else _loop_sync
         yield_every = args.yield_every if args.scenario == "stream" else 0
-        producer = asyncio.create_task(loop(driver, n, lat, yield_every))
+        until = t0 + args.seconds if args.scenario == "stream" and args.seconds else 0.0
+        producer = asyncio.create_task(loop(driver, n, lat, yield_every, until))
         timeout = 60.0 if args.scenario == "backlog" else None
         done, _ = await asyncio.wait({producer}, timeout=timeout)
         if not done:
             producer.cancel()
-        sent = sum(1 for x in lat if x) if not done else n
+        sent = sum(1 for x in lat if x) if not done else producer.result()
     t_sent = time.perf_counter()
     u_sent, s_sent = _cpu()
     rss_queued = _rss_kb()
@@ -241,6 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=5_000.0)
     parser.add_argument("--yield-every", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=0.0, help="stream: stop after this")
     parser.add_argument("--warmup", type=int, default=0, help="untimed calls first")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds of idle ticker first")
     parser.add_argument("--out", type=Path, required=True)

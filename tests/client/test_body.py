@@ -10,7 +10,7 @@ import json
 import pytest
 
 from aioanalytics import BatchLimits, RetryPolicy
-from aioanalytics._client import Delivery, _gzip_records
+from aioanalytics._client import _GZIP_RECORDS, Delivery, _gzip_records
 from aioanalytics.destinations.mixpanel import MixpanelEndpoint
 from aioanalytics.destinations.segment import SegmentEndpoint
 
@@ -21,7 +21,9 @@ ENDPOINTS = [
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: type(e).__name__)
-@pytest.mark.parametrize("count", [0, 1, 99, 100, 101, 250])
+@pytest.mark.parametrize(
+    "count", [0, 1, _GZIP_RECORDS - 1, _GZIP_RECORDS, _GZIP_RECORDS + 1, 5 * _GZIP_RECORDS + 3]
+)
 def test_sliced_gzip_is_the_built_body(endpoint: SegmentEndpoint, count: int) -> None:
     records = [json.dumps({"i": i, "pad": "x" * (i % 7)}).encode() for i in range(count)]
     items = [Delivery(f"m{i}", data) for i, data in enumerate(records)]
