@@ -25,7 +25,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
@@ -433,27 +433,29 @@ def top_up_ids() -> None:
         _ids.extend(_make_ids(_ID_TOP_UP))
 
 
-_last_ms = -1
-_last_stamp = ""
-_last_second = -1
-_second_prefix = ""
 #: "000Z" to "999Z": the end of a timestamp, looked up rather than formatted.
 _MILLIS = [f"{ms:03d}Z" for ms in range(1000)]
+#: The last millisecond formatted, its timestamp, the last second and its "...:SS." prefix.
+_clock: list[Any] = [-1, "", -1, ""]
 
 
-def now_timestamp() -> str:
+def now_timestamp(
+    _time: Callable[[], float] = time.time, _clock: list[Any] = _clock, _millis: list[str] = _MILLIS
+) -> str:
     """The current time in wire format: formatted in full once per second; within a second
-    only the milliseconds change, and they are looked up."""
-    global _last_ms, _last_stamp, _last_second, _second_prefix
-    ms = int(time.time() * 1000)
-    if ms != _last_ms:
-        second = ms // 1000
-        if second != _last_second:
-            _second_prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-            _last_second = second
-        _last_stamp = _second_prefix + _MILLIS[ms - second * 1000]
-        _last_ms = ms
-    return _last_stamp
+    only the milliseconds change, and they are looked up. (Its state sits in one list, bound
+    at definition, so that a call after the process slept touches as little as it can.)"""
+    ms = int(_time() * 1000)
+    if ms == _clock[0]:
+        stamp: str = _clock[1]
+        return stamp
+    second = ms // 1000
+    if second != _clock[2]:
+        _clock[3] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _clock[2] = second
+    stamp = _clock[1] = _clock[3] + _millis[ms - second * 1000]
+    _clock[0] = ms
+    return stamp
 
 
 def _reset_after_fork() -> None:
