@@ -11,7 +11,9 @@ One message's path::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import importlib
 import inspect
 import json
 import logging
@@ -606,12 +608,17 @@ class Analytics:
         if self._spool is not None:  # first: a spool in use elsewhere fails open() cleanly
             recovery = await self._spool.open(self._closing)
         if self._transport is None:
-            self._transport = HTTPTransport(
+            # Made in a worker thread: the TLS context (the CA bundle) and the first import of
+            # what httpx needs at its first request take tens of milliseconds of CPU, which
+            # would otherwise hold the event loop.
+            self._transport = await self._loop.run_in_executor(
+                None,
+                _make_transport,
                 self._http_client,
-                timeout=self._timeout,
+                self._timeout,
                 # Each destination has max_concurrent_requests requests of its own: a
                 # destination that hangs must not take the connections another one needs.
-                max_connections=self.max_concurrent_requests * len(self._destinations),
+                self.max_concurrent_requests * len(self._destinations),
             )
         pools = {d.name: _Pool(self.max_concurrent_requests) for d in self._destinations}
         for lane in self._lanes.values():
@@ -1439,6 +1446,15 @@ def _selects(integrations: Mapping[str, Any] | None, name: str) -> bool:
     if value is None:
         return bool(integrations.get("All", True))
     return value is not False
+
+
+def _make_transport(
+    client: httpx.AsyncClient | None, timeout: float, max_connections: int
+) -> HTTPTransport:
+    # anyio loads its asyncio backend on first use, which is httpcore's first request.
+    with contextlib.suppress(ImportError):
+        importlib.import_module("anyio._backends._asyncio")
+    return HTTPTransport(client, timeout=timeout, max_connections=max_connections)
 
 
 def _gzip(body: bytes) -> bytes:
