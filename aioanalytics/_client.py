@@ -1401,18 +1401,24 @@ class Analytics:
     # -- outcomes -------------------------------------------------------------------------
 
     async def _succeed(self, items: list[_Record]) -> None:
-        # A large batch is settled in slices, letting other tasks run in between.
-        for start in range(0, len(items), _SETTLE_EVERY):
-            if len(items) > _SETTLE_EVERY:
-                await asyncio.sleep(0)
-            part = items[start : start + _SETTLE_EVERY]
-            delivered = 0
-            for item in part:
-                if item._settle(_DELIVERED):
-                    delivered += 1
-            self.stats.delivered += delivered
-            if self._spool is not None:
-                self._spool.ack(_spool_ids(part))
+        # A large batch is settled in slices, letting other tasks run in between; the spool's
+        # writer is woken once, at the end (each wake-up is a write).
+        spool = self._spool
+        try:
+            for start in range(0, len(items), _SETTLE_EVERY):
+                if len(items) > _SETTLE_EVERY:
+                    await asyncio.sleep(0)
+                part = items[start : start + _SETTLE_EVERY]
+                delivered = 0
+                for item in part:
+                    if item._settle(_DELIVERED):
+                        delivered += 1
+                self.stats.delivered += delivered
+                if spool is not None:
+                    spool.ack(_spool_ids(part), wake=False)
+        finally:
+            if spool is not None:
+                spool.ack((), wake=True)
 
     def _fail(self, items: list[_Record], error: Exception, destination: str | None) -> None:
         if self._spool is not None and not isinstance(error, ClientClosedError):

@@ -161,10 +161,12 @@ class Spooler:
                 raise
         return seqs
 
-    def ack(self, seqs: Iterable[int]) -> None:
-        """These records reached a final outcome: drop them from the spool."""
+    def ack(self, seqs: Iterable[int], *, wake: bool = True) -> None:
+        """These records reached a final outcome: drop them from the spool. ``wake=False``
+        leaves writing the acknowledgments to a later call (or the next write)."""
         self.spool.ack(seqs)
-        self._wake.set()
+        if wake:
+            self._wake.set()
 
     async def _wait_for_room(self, size: int) -> None:
         spool = self.spool
