@@ -29,5 +29,5 @@ def test_sliced_gzip_is_the_built_body(endpoint: SegmentEndpoint, count: int) ->
     items = [Delivery(f"m{i}", data) for i, data in enumerate(records)]
     sent_at = "2024-01-01T00:00:00.000Z"
     head, separator, tail = endpoint.frame(sent_at=sent_at)
-    body = asyncio.run(_gzip_records(head, separator, tail, items))
+    body = asyncio.run(_gzip_records(head, separator, tail, items, _GZIP_RECORDS))
     assert gzip.decompress(body) == endpoint.build(records, sent_at=sent_at).content
