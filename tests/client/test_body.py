@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from aioanalytics import BatchLimits, RetryPolicy
+from aioanalytics import Analytics, BatchLimits, MemoryTransport, RetryPolicy
 from aioanalytics._client import _GZIP_RECORDS, Delivery, _gzip_records
 from aioanalytics.destinations.mixpanel import MixpanelEndpoint
 from aioanalytics.destinations.segment import SegmentEndpoint
@@ -31,3 +31,19 @@ def test_sliced_gzip_is_the_built_body(endpoint: SegmentEndpoint, count: int) ->
     head, separator, tail = endpoint.frame(sent_at=sent_at)
     body = asyncio.run(_gzip_records(head, separator, tail, items, _GZIP_RECORDS))
     assert gzip.decompress(body) == endpoint.build(records, sent_at=sent_at).content
+
+
+def test_senders_take_big_steps_once_the_queue_is_half_full() -> None:
+    async def main() -> tuple[int, int]:
+        async with Analytics("key", transport=MemoryTransport(), max_queue_size=10) as client:
+            quiet = client._step()
+            for _ in range(5):  # nothing drains the queue until this task yields
+                client._queue.put_nowait(object())
+            busy = client._step()
+            while client._queue.qsize():
+                client._queue.take()
+            return quiet, busy
+
+    quiet, busy = asyncio.run(main())
+    assert quiet == _GZIP_RECORDS
+    assert busy > 10_000
