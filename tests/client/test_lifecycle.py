@@ -349,3 +349,20 @@ def test_options_are_validated() -> None:
 def test_loopback_http_is_allowed() -> None:
     for host in ("http://127.0.0.1:8000", "http://localhost", "http://[::1]:9"):
         Analytics("key", host=host)
+
+
+async def test_send_and_debug_switched_on_an_open_client_take_effect(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    transport = MemoryTransport()
+    async with client(transport) as analytics:
+        analytics.send = False
+        skipped = await analytics.track(user_id="u1", event="Skipped")
+        assert skipped.done() and (await skipped).destinations == {"Segment": "skipped"}
+        analytics.send = True
+        analytics.debug = True
+        with caplog.at_level(logging.DEBUG, logger="aioanalytics"):
+            sent = await analytics.track(user_id="u1", event="Sent")
+        assert any("Sent" in record.getMessage() for record in caplog.records)
+        assert (await sent).destinations == {"Segment": "delivered"}
+    assert [m["event"] for m in transport.messages] == ["Sent"]
