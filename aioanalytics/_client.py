@@ -259,15 +259,19 @@ class _Countdown:
 
 
 class _Replayed:
-    """The sink of records replayed from the spool: nobody holds a handle to them."""
+    """The sink of a record replayed from the spool (nobody holds a handle to it): settled
+    once, like any other."""
 
-    __slots__ = ()
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
 
     def _settle(self, outcome: str | BaseException) -> bool:
+        if self.done:
+            return False
+        self.done = True
         return True
-
-
-_REPLAYED = _Replayed()
 
 _Sink: TypeAlias = "Delivery | _Slot | _Countdown | _Replayed"
 
@@ -651,7 +655,7 @@ class Analytics:
             if lane is None or not lane.batcher.fits(len(record.data)):
                 orphans.append(record.seq)
                 continue
-            item = _SpooledItem(record.data, _REPLAYED, record.seq)
+            item = _SpooledItem(record.data, _Replayed(), record.seq)
             entry.append((lane, item))
             if len(entry) >= size:
                 await self._queue.put(entry)

@@ -9,8 +9,14 @@ import json
 
 import pytest
 
-from aioanalytics import Analytics, BatchLimits, MemoryTransport, RetryPolicy
-from aioanalytics._client import _GZIP_RECORDS, Delivery, _gzip_records
+from aioanalytics import Analytics, BatchLimits, ClientClosedError, MemoryTransport, RetryPolicy
+from aioanalytics._client import (
+    _GZIP_RECORDS,
+    Delivery,
+    _gzip_records,
+    _Replayed,
+    _SpooledItem,
+)
 from aioanalytics.destinations.mixpanel import MixpanelEndpoint
 from aioanalytics.destinations.segment import SegmentEndpoint
 
@@ -47,3 +53,21 @@ def test_senders_take_big_steps_once_the_queue_is_half_full() -> None:
     quiet, busy = asyncio.run(main())
     assert quiet == _GZIP_RECORDS
     assert busy > 10_000
+
+
+def test_a_batch_cut_short_while_settling_counts_each_message_once() -> None:
+    async def main() -> tuple[int, int]:
+        async with Analytics("key", transport=MemoryTransport()) as client:
+            items = [_SpooledItem(b"{}", _Replayed(), seq) for seq in range(300)]
+            settling = asyncio.create_task(client._succeed(items))  # type: ignore[arg-type]
+            for _ in range(3):  # two of its three slices
+                await asyncio.sleep(0)
+            settling.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await settling
+            client._fail(items, ClientClosedError("closed"), None)  # type: ignore[arg-type]
+            return client.stats.delivered, client.stats.failed
+
+    delivered, failed = asyncio.run(main())
+    assert 0 < delivered < 300
+    assert delivered + failed == 300
