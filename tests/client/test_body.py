@@ -6,10 +6,21 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 
-from aioanalytics import Analytics, BatchLimits, ClientClosedError, MemoryTransport, RetryPolicy
+from aioanalytics import (
+    Analytics,
+    BatchLimits,
+    ClientClosedError,
+    Decision,
+    MemoryTransport,
+    Request,
+    Response,
+    RetryPolicy,
+)
 from aioanalytics._client import (
     _GZIP_RECORDS,
     Delivery,
@@ -17,6 +28,7 @@ from aioanalytics._client import (
     _Replayed,
     _SpooledItem,
 )
+from aioanalytics.destinations import Record
 from aioanalytics.destinations.mixpanel import MixpanelEndpoint
 from aioanalytics.destinations.segment import SegmentEndpoint
 
@@ -32,7 +44,7 @@ ENDPOINTS = [
 )
 def test_sliced_gzip_is_the_built_body(endpoint: SegmentEndpoint, count: int) -> None:
     records = [json.dumps({"i": i, "pad": "x" * (i % 7)}).encode() for i in range(count)]
-    items = [Delivery(f"m{i}", data) for i, data in enumerate(records)]
+    items: list[Any] = [Delivery(f"m{i}", data) for i, data in enumerate(records)]
     sent_at = "2024-01-01T00:00:00.000Z"
     head, separator, tail = endpoint.frame(sent_at=sent_at)
     body = asyncio.run(_gzip_records(head, separator, tail, items, _GZIP_RECORDS))
@@ -71,3 +83,44 @@ def test_a_batch_cut_short_while_settling_counts_each_message_once() -> None:
     delivered, failed = asyncio.run(main())
     assert 0 < delivered < 300
     assert delivered + failed == 300
+
+
+class _PlainEndpoint:
+    """An endpoint without ``frame``: its bodies are built whole, then gzipped."""
+
+    limits = BatchLimits(max_items=50)
+    retry = RetryPolicy()
+    envelope_bytes = 2
+
+    def build(self, records: Sequence[bytes], *, sent_at: str) -> Request:
+        return Request("POST", "https://collector.invalid/in", {}, b"[" + b",".join(records) + b"]")
+
+    def decide(self, response: Response | None, *, batch_size: int) -> Decision:
+        return self.retry.decide(response.status_code if response else None, batch_size=batch_size)
+
+
+class _Plain:
+    name = "Plain"
+    bypasses_segment = False
+    gzip = True
+
+    def __init__(self) -> None:
+        self.endpoints = {"in": _PlainEndpoint()}
+
+    def translate(self, message: Mapping[str, Any], encoded: bytes) -> list[Record]:
+        return [Record("in", encoded)]
+
+
+def test_an_endpoint_without_frame_gets_its_whole_body_gzipped() -> None:
+    transport = MemoryTransport()
+
+    async def main() -> list[Delivery]:
+        async with Analytics(destinations=[_Plain()], transport=transport) as client:
+            return [await client.track(user_id="u", event=f"e{i}") for i in range(120)]
+
+    deliveries = asyncio.run(main())
+    assert all(d.exception() is None for d in deliveries)
+    assert [len(body) for body in transport.bodies] == [50, 50, 20]
+    assert all(r.headers["Content-Encoding"] == "gzip" for r in transport.requests)
+    assert [m["event"] for body in transport.bodies for m in body] == [f"e{i}" for i in range(120)]
+    assert repr(deliveries[0]) == f"<Delivery {deliveries[0].message_id} done>"
