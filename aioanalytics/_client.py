@@ -273,6 +273,7 @@ class _Replayed:
         self.done = True
         return True
 
+
 _Sink: TypeAlias = "Delivery | _Slot | _Countdown | _Replayed"
 
 
