@@ -4,8 +4,8 @@ One message's path::
 
     track(...) -> wire dict (validated) -> plugins -> per destination: records (bytes)
                -> asyncio.Queue -> flusher: Batcher per endpoint -> sender task per batch
-               -> gzip (in a worker thread for large bodies) -> transport -> RetryPolicy
-               -> futures resolved, stats counted, on_error called, logged
+               -> gzip (a slice of records per step) -> transport -> RetryPolicy
+               -> deliveries settled, stats counted, on_error called, logged
 """
 
 from __future__ import annotations
@@ -83,8 +83,6 @@ ErrorHook: TypeAlias = Callable[[Exception, list[dict[str, Any]]], object]
 
 #: Records compressed per step of a large batch (about 15 KB of JSON: ~0.05 ms at level 1).
 _GZIP_RECORDS = 50
-#: ... unless the queue is half full (see Analytics._step): then a batch in one step.
-_MAX_STEP = 1_000_000
 _GZIP_LEVEL = 1  # about 8x smaller than raw for analytics JSON, at ~0.8 us of CPU per event
 _DELIVERED = "delivered"
 #: The flusher lets other tasks run after this many queue entries (about 0.03 ms of work).
@@ -1166,6 +1164,8 @@ class Analytics:
         loop = asyncio.get_running_loop()
         lanes = list(self._lanes.values())
         segment = self._segment_lane
+        # Entries that are a Delivery exist only when Segment is the one destination.
+        add_to_segment = segment.batcher.add if segment is not None else None
         ready: list[tuple[_Lane, list[_Record]]] = []
         try:
             while True:
@@ -1202,8 +1202,8 @@ class Analytics:
                 for taken in range(1, _YIELD_EVERY + 1):
                     kind = type(entry)
                     if kind is Delivery:
-                        assert segment is not None
-                        closed = segment.batcher.add(entry, len(entry._data), now=now)
+                        assert add_to_segment is not None and segment is not None
+                        closed = add_to_segment(entry, len(entry._data), now=now)
                         if closed:
                             ready.extend((segment, batch) for batch in closed)
                     elif kind is list:
@@ -1379,7 +1379,8 @@ class Analytics:
             # whole uncompressed body is never built, and no step takes long.
             request = endpoint.build((), sent_at=sent_at)
             head, separator, tail = frame(sent_at=sent_at)
-            body = await _gzip_records(head, separator, tail, items, self._step())
+            step = max(1, len(items)) if self._saturated() else _GZIP_RECORDS
+            body = await _gzip_records(head, separator, tail, items, step)
         else:
             request = endpoint.build([item._data for item in items], sent_at=sent_at)
             body = _gzip(request.content) if lane.gzip else request.content
@@ -1405,19 +1406,16 @@ class Analytics:
 
     # -- outcomes -------------------------------------------------------------------------
 
-    def _step(self) -> int:
-        """Records per loop step for a sender's gzip (and, in proportion, settling): small
-        steps keep the loop responsive; once the queue is half full the senders are the
-        bottleneck, and a batch is done in one go so that they keep up."""
-        if self._queue.qsize() * 2 >= self.max_queue_size:
-            return _MAX_STEP
-        return _GZIP_RECORDS
+    def _saturated(self) -> bool:
+        """Whether the queue is half full. Senders then gzip and settle a batch in one step
+        so that they keep up; otherwise in small steps, so that the loop stays responsive."""
+        return self._queue.qsize() * 2 >= self.max_queue_size
 
     async def _succeed(self, items: list[_Record]) -> None:
         # A large batch is settled in slices, letting other tasks run in between; the spool's
         # writer is woken once, at the end (each wake-up is a write).
         spool = self._spool
-        step = _SETTLE_EVERY if self._step() == _GZIP_RECORDS else len(items)
+        step = max(1, len(items)) if self._saturated() else _SETTLE_EVERY
         try:
             for start in range(0, len(items), step):
                 if len(items) > step:

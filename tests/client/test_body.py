@@ -52,19 +52,19 @@ def test_sliced_gzip_is_the_built_body(endpoint: SegmentEndpoint, count: int) ->
 
 
 def test_senders_take_big_steps_once_the_queue_is_half_full() -> None:
-    async def main() -> tuple[int, int]:
+    async def main() -> tuple[bool, bool]:
         async with Analytics("key", transport=MemoryTransport(), max_queue_size=10) as client:
-            quiet = client._step()
+            quiet = client._saturated()
             for _ in range(5):  # nothing drains the queue until this task yields
                 client._queue.put_nowait(object())
-            busy = client._step()
+            busy = client._saturated()
             while client._queue.qsize():
                 client._queue.take()
             return quiet, busy
 
     quiet, busy = asyncio.run(main())
-    assert quiet == _GZIP_RECORDS
-    assert busy > 10_000
+    assert not quiet
+    assert busy
 
 
 def test_a_batch_cut_short_while_settling_counts_each_message_once() -> None:
