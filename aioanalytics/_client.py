@@ -643,7 +643,7 @@ class Analytics:
         assert self._loop is not None and self._spool is not None
         self.stats.spool_damaged += len(recovery.damage)
         records = recovery.records
-        if not records or not self.send:  # send=False sends nothing, old or new
+        if not records or not self._send:  # send=False sends nothing, old or new
             return
         lanes = {lane.spool_key: lane for lane in self._lanes.values()}
         size = max(512, -(-len(records) // max(1, self.max_queue_size // 2)))
@@ -1014,7 +1014,7 @@ class Analytics:
         loop = self._loop
         if asyncio.get_running_loop() is not loop:
             self._check_loop()
-        if self.debug:
+        if self._debug:
             logger.debug("queued %s", wire)
         lane = self._segment_lane
         if lane is None:
@@ -1024,7 +1024,7 @@ class Analytics:
             self.stats.rejected += 1
             raise MessageTooLargeError(len(encoded), lane.endpoint.limits.max_message_bytes)
         delivery = Delivery(wire["messageId"], encoded)
-        if not self.send:
+        if not self._send:
             return self._skip(delivery)
         if self._spool is not None:
             return self._put_spooled([(lane, _Item(encoded, delivery))], delivery)
@@ -1084,7 +1084,7 @@ class Analytics:
                     self.stats.rejected += 1
                     raise MessageTooLargeError(len(record.data), limit)
                 entry.append((lane, _Item(record.data, sink)))
-        if not self.send:
+        if not self._send:
             outcomes.update(dict.fromkeys(pending, "skipped"))
             pending = []
         delivery._left = len(pending)
@@ -1394,7 +1394,7 @@ class Analytics:
                 response = await self._transport.send(request)
             except TransportError as exc:
                 return None, str(exc)
-        if self.debug:
+        if self._debug:
             logger.debug(
                 "%s: %d messages, %d bytes -> HTTP %d",
                 lane.destination,
