@@ -9,18 +9,30 @@ status: 0 when everything was delivered, 1 when something was not (the reason is
 
 The write key and the host come from ``--write-key`` / ``SEGMENT_WRITE_KEY`` and
 ``--host`` / ``AIOANALYTICS_HOST``. The key is never printed.
+
+A command reports every outcome itself, once: the library's own log (which also records each
+failed delivery) stays quiet unless ``-v`` asks for it. The library's messages about its
+options name Python arguments (``allow_insecure_http=True``); the commands say them as flags
+(``--allow-insecure-http``).
+
+New commands, and groups of commands, are added to :data:`cli` as usual with Click
+(``@cli.command()``, ``@cli.group()``); the sending ones take :func:`client_options` and
+build their client with :meth:`ClientSettings.client`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import signal
 import sqlite3
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,6 +150,12 @@ def client_options(function: F) -> F:
                 is_flag=True,
                 help="Allow a plain http:// host that is not on this machine.",
             ),
+            click.option(
+                "-v",
+                "--verbose",
+                count=True,
+                help="Show the SDK's log on stderr: -v retries, -vv everything.",
+            ),
         ],
         function,
     )
@@ -186,7 +204,13 @@ class ClientSettings:
 
     @classmethod
     def pop(cls, options: dict[str, Any]) -> ClientSettings:
-        """Take the client options out of a command's keyword arguments."""
+        """Take the client options out of a command's keyword arguments.
+
+        ``--verbose`` takes effect here: the SDK's log is shown for the rest of the command.
+        """
+        verbosity = options.pop("verbose")
+        if verbosity:
+            click.get_current_context().with_resource(library_log(verbosity))
         return cls(
             write_key=options.pop("write_key"),
             host=options.pop("host").rstrip("/"),
@@ -209,7 +233,49 @@ class ClientSettings:
                 **overrides,
             )
         except ConfigError as exc:
-            raise click.UsageError(str(exc)) from exc
+            raise click.UsageError(as_flags(str(exc))) from exc
+
+
+#: The client's arguments that the commands take as options, by their flags.
+_FLAGS = {
+    "host": "--host",
+    "max_retries": "--max-retries",
+    "timeout": "--timeout",
+    "gzip": "--gzip",
+    "allow_insecure_http": "--allow-insecure-http",
+}
+
+
+def as_flags(text: str) -> str:
+    """Say a :class:`ConfigError` in the command's terms: ``allow_insecure_http=True`` is
+    ``--allow-insecure-http``, and a message that starts with an argument's name starts with
+    its flag (``host must be ...`` is ``--host must be ...``)."""
+    text = re.sub(r"\b([a-z_]+)=True\b", lambda match: _FLAGS.get(match[1], match[0]), text)
+    name, sep, rest = text.partition(" ")
+    return _FLAGS[name] + sep + rest if name in _FLAGS else text
+
+
+@contextmanager
+def library_log(verbosity: int) -> Iterator[None]:
+    """Show the ``aioanalytics`` logger's records on stderr at ``-v`` (INFO) or ``-vv`` (DEBUG).
+
+    At 0 they are not shown: every failure they would report is reported by the command
+    itself, and the logging module's last-resort handler would print each one twice. The
+    group installs that for every command; ``--verbose`` adds a handler that shows them.
+    """
+    logger = logging.getLogger("aioanalytics")
+    handler: logging.Handler = logging.NullHandler()
+    level = logger.level
+    if verbosity:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 # -- the group ------------------------------------------------------------------------------
@@ -217,18 +283,22 @@ class ClientSettings:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="aioanalytics")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Send Segment messages, import JSON Lines files, and run a local collector.
 
     \b
+    Local collector:    aioanalytics serve          (debugger page at http://127.0.0.1:8000/)
+    Point the CLI at it (or at Segment, with your source's write key):
+                        export SEGMENT_WRITE_KEY=dev-key AIOANALYTICS_HOST=http://127.0.0.1:8000
     Send one message:   aioanalytics track --user-id u1 --event "Signed Up"
     Import a file:      aioanalytics import events.jsonl
-    Local collector:    aioanalytics serve          (debugger page at http://127.0.0.1:8000/)
-    See it all work:    aioanalytics demo
+    See it all work:    aioanalytics demo --keep-open
 
     The write key and host come from --write-key / SEGMENT_WRITE_KEY and
-    --host / AIOANALYTICS_HOST.
+    --host / AIOANALYTICS_HOST (default https://api.segment.io).
     """
+    ctx.with_resource(library_log(0))
 
 
 # -- one message ----------------------------------------------------------------------------
@@ -711,7 +781,6 @@ async def _demo(
             f"throughput {result.throughput:,.0f} msgs/s ({result.seconds:.2f} s)",
             markup=False,
         )
-        stdout.print(f"debugger   {url}/", markup=False)
         ok = result.lost == 0 and result.failed == 0
         outcome["ok"] = ok
         if ok:
@@ -721,6 +790,14 @@ async def _demo(
         else:
             stdout.print(f"[bold red]{result.lost} message(s) lost[/]")
         if keep_open:
+            stdout.print(f"debugger   {url}/", markup=False)
             stdout.print("Serving until Ctrl-C.", markup=False)
             await _until_stopped()
             stdout.print("stopped", markup=False)
+        else:
+            stdout.print(
+                "The collector stops with the demo: run 'aioanalytics demo --keep-open' to "
+                "browse these messages in its debugger page until Ctrl-C.",
+                markup=False,
+                soft_wrap=True,
+            )

@@ -7,6 +7,7 @@ tests read back what it stored through its query API. Each test uses its own use
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,9 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def aioanalytics(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
+def aioanalytics(
+    *args: str, timeout: float = 30, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m aioanalytics ARGS`` and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "aioanalytics", *args],
@@ -53,44 +57,59 @@ def aioanalytics(*args: str, timeout: float = 30, **env: str) -> subprocess.Comp
         text=True,
         timeout=timeout,
         env=environment(**env),
+        cwd=cwd,
         check=False,
     )
+
+
+@contextmanager
+def serving(*args: str, cwd: Path | None = None, **env: str) -> Iterator[str]:
+    """Run ``aioanalytics serve ARGS`` until the block ends (then Ctrl-C); yield its URL.
+
+    The URL is read from the banner, so ARGS should pick a free port (``--port 0``). On the
+    way out the command must stop cleanly, with status 0.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aioanalytics", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(**env),
+        cwd=cwd,
+    )
+    try:
+        assert process.stdout is not None
+        url = None
+        deadline = time.monotonic() + 20
+        for line in process.stdout:
+            if "listening on " in line:
+                url = line.split("listening on ", 1)[1].strip()
+                break
+            assert time.monotonic() < deadline
+        assert url, process.stderr.read() if process.stderr else ""
+        with httpx.Client(trust_env=False) as client:
+            while True:  # the banner comes before the socket is served
+                try:
+                    client.get(f"{url}/api/counts").raise_for_status()
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+        yield url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert "collector stopped" in out
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``aioanalytics serve`` on a free port, accepting only KEY; yields its URL."""
     db = tmp_path_factory.mktemp("collector") / "cli.db"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aioanalytics", "serve", "--port", "0", "--db", str(db),
-         "--write-key", KEY],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment(),
-    )  # fmt: skip
-    assert process.stdout is not None
-    url = None
-    deadline = time.monotonic() + 20
-    for line in process.stdout:
-        if "listening on " in line:
-            url = line.split("listening on ", 1)[1].strip()
-            break
-        assert time.monotonic() < deadline
-    assert url, process.stderr.read() if process.stderr else ""
-    with httpx.Client(trust_env=False) as client:
-        while True:  # the banner comes before the socket is served
-            try:
-                client.get(f"{url}/api/counts").raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-    yield url
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=15)
-    assert process.returncode == 0, err
-    assert "collector stopped" in out
+    with serving("--port", "0", "--db", str(db), "--write-key", KEY) as url:
+        yield url
     assert db.exists()
 
 
@@ -165,11 +184,8 @@ def test_failures_exit_non_zero_with_the_reason(server: str) -> None:
     assert "401" in refused.stderr
     assert "wrong" not in refused.stderr + refused.stdout  # the key is never printed
 
-    with socket.socket() as probe:  # a port where nothing listens
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     unreachable = aioanalytics(
-        "identify", "--host", f"http://127.0.0.1:{port}",
+        "identify", "--host", f"http://127.0.0.1:{unused_port()}",
         "--write-key", KEY, "--user-id", "u", "--max-retries", "0",
     )  # fmt: skip
     assert unreachable.returncode == 1
@@ -178,6 +194,81 @@ def test_failures_exit_non_zero_with_the_reason(server: str) -> None:
     usage = aioanalytics("track", "--host", server, "--write-key", KEY, "--user-id", "u")
     assert usage.returncode == 2
     assert "Missing option '--event'" in usage.stderr
+
+
+def unused_port() -> int:
+    """A port of 127.0.0.1 where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_each_failure_is_printed_once(tmp_path: Path) -> None:
+    """The command reports a failed delivery once; the SDK's log does not repeat it."""
+    host = f"http://127.0.0.1:{unused_port()}"
+    common = ["--host", host, "--write-key", KEY, "--max-retries", "0"]
+    sent = aioanalytics("track", *common, "--user-id", "u", "--event", "E")
+    assert sent.returncode == 1
+    assert sent.stderr.count("retries exhausted") == 1, sent.stderr
+    assert sent.stderr.startswith("error: track not delivered: ")
+
+    path = tmp_path / "three.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"type": "track", "userId": "u", "event": f"E{i}"}) + "\n" for i in "123"
+        )
+    )
+    imported = aioanalytics("import", str(path), *common)
+    assert imported.returncode == 1
+    assert imported.stderr.count("retries exhausted") == 3, imported.stderr  # one per line
+    for number in (1, 2, 3):
+        assert f"line {number}: " in imported.stderr
+
+
+def test_verbose_shows_the_sdk_log() -> None:
+    """-v shows the SDK's retries as they happen; the command's own report still follows."""
+    host = f"http://127.0.0.1:{unused_port()}"
+    result = aioanalytics(
+        "identify", "--host", host, "--write-key", KEY, "--user-id", "u", "--max-retries", "1",
+        "-v",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "retry 1 in" in result.stderr
+    assert "error: identify not delivered: " in result.stderr
+
+
+def test_verbose_in_process_leaves_logging_as_it_was() -> None:
+    """The log handlers a command adds are gone once it returns."""
+    logger = logging.getLogger("aioanalytics")
+    before = (list(logger.handlers), logger.level)
+    host = f"http://127.0.0.1:{unused_port()}"
+    result = CliRunner().invoke(
+        cli, ["alias", "--host", host, "--write-key", KEY, "--previous-id", "a", "--user-id", "u",
+              "--max-retries", "0", "-vv"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert (list(logger.handlers), logger.level) == before
+
+
+@pytest.mark.parametrize(
+    ("host", "error"),
+    [
+        (
+            "http://10.1.2.3:8000",
+            "plain http:// is only allowed to loopback hosts; pass --allow-insecure-http to send",
+        ),
+        ("127.0.0.1:8000", "--host must be an http(s) URL, got '127.0.0.1:8000'"),
+    ],
+)
+def test_configuration_errors_name_the_flags(host: str, error: str) -> None:
+    """A refused option is explained with the command's flags, not the Python arguments."""
+    result = CliRunner().invoke(
+        cli, ["track", "--host", host, "--write-key", KEY, "--user-id", "u", "--event", "E"]
+    )
+    assert result.exit_code == 2, result.output  # refused before anything is sent
+    assert error in result.output
+    assert "allow_insecure_http" not in result.output
 
 
 @pytest.mark.parametrize(
@@ -307,7 +398,9 @@ def test_demo_reports_every_message_stored() -> None:
         "400",
         "0",
     ]
-    assert "debugger" in result.stdout
+    # The collector is gone once the demo exits: no dead debugger URL, but the way to keep it.
+    assert "debugger   http" not in result.stdout
+    assert "aioanalytics demo --keep-open" in result.stdout
 
 
 def test_demo_keep_open_serves_the_debugger_until_interrupted() -> None:
