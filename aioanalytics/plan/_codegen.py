@@ -46,7 +46,9 @@ _RESERVED = frozenset({"analytics", "group_id", *_COMMON})
 @dataclass(slots=True)
 class _Module:
     classes: list[str] = field(default_factory=list)
-    class_names: set[str] = field(default_factory=set)
+    #: Names taken at module level; the format aliases are always free to use.
+    class_names: set[str] = field(default_factory=lambda: {"Email", "URI", "UUIDString"})
+    models: dict[Object, str] = field(default_factory=dict)
     typing: set[str] = field(default_factory=set)
     pydantic: set[str] = field(default_factory=lambda: {"BaseModel", "ConfigDict"})
     formats: set[str] = field(default_factory=set)
@@ -122,24 +124,25 @@ def _type(module: _Module, spec: Spec, *, constraints: bool = True) -> str:
         text = f"list[{_type(module, spec.items, constraints=constraints)}]"
         if not constraints:
             return text
-        if spec.min_items is not None or spec.max_items is not None:
-            module.typing.add("Annotated")
+        metadata = []
+        bounds = []
+        if spec.min_items is not None:
+            bounds.append(f"min_length={spec.min_items}")
+        if spec.max_items is not None:
+            bounds.append(f"max_length={spec.max_items}")
+        if bounds:
             module.pydantic.add("Field")
-            bounds = []
-            if spec.min_items is not None:
-                bounds.append(f"min_length={spec.min_items}")
-            if spec.max_items is not None:
-                bounds.append(f"max_length={spec.max_items}")
-            text = f"Annotated[{text}, Field({', '.join(bounds)})]"
+            metadata.append(f"Field({', '.join(bounds)})")
         if spec.unique:
-            module.typing.add("Annotated")
             module.pydantic.add("AfterValidator")
             module.needs_unique = True
-            text = f"Annotated[{text}, AfterValidator(_unique)]"
+            metadata.append("AfterValidator(_unique)")
+        if metadata:
+            module.typing.add("Annotated")
+            text = f"Annotated[{text}, {', '.join(metadata)}]"
         return text
     if isinstance(spec, Object):
-        _class(module, spec)
-        return spec.name
+        return _class(module, spec)
     if isinstance(spec, MapOf):
         return f"dict[str, {_type(module, spec.values, constraints=constraints)}]"
     if isinstance(spec, Union):
@@ -157,37 +160,47 @@ def _nullable(text: str) -> bool:
     return text == "None" or text == "Any" or text.endswith(" | None")
 
 
-def _class(module: _Module, spec: Object) -> None:
-    if spec.name in module.class_names:
-        return
-    module.class_names.add(spec.name)
+def _class(module: _Module, spec: Object) -> str:
+    """Write the model for ``spec`` (once) and return its name."""
+    known = module.models.get(spec)
+    if known is not None:
+        return known
+    name = spec.name
+    while name in module.class_names:  # another object of the plan has the name
+        name += "Model"
+    module.class_names.add(name)
+    module.models[spec] = name
     body: list[str] = []
     config = f'extra="{spec.extra}", strict=True, regex_engine="python-re"'
     if any(item.python_name != item.name for item in spec.fields):
         config += ", validate_by_name=True"
-    body.append(f"model_config = ConfigDict({config})")
+    body.append(_call("model_config = ConfigDict", config.split(", "), indent=1))
     body.append("")
     for item in spec.fields:
         annotation = _type(module, item.spec)
         alias = item.name if item.python_name != item.name else None
-        if item.required:
-            default = "" if alias is None else f" = Field(alias={_str(alias)})"
-        else:
-            default = " = None" if alias is None else f" = Field(default=None, alias={_str(alias)})"
+        arguments = [] if item.required else ["default=None"]
+        if alias is not None:
+            arguments.append(f"alias={_str(alias)}")
         optional = "" if item.required or _nullable(annotation) else " | None"
-        line = f"{item.python_name}: {annotation}{optional}{default}"
-        if len(_INDENT) + len(line) > _WIDTH:
-            annotation = _alias(module, spec.name + class_name(item.python_name), annotation)
-            module.long_types[spec.name, item.python_name] = annotation
-            line = f"{item.python_name}: {annotation}{optional}{default}"
+        head = f"{item.python_name}: {annotation}{optional}"
+        if len(_INDENT) + len(head) + len(" = Field(") > _WIDTH:
+            annotation = _alias(module, name + class_name(item.python_name), annotation)
+            module.long_types[name, item.python_name] = annotation
+            head = f"{item.python_name}: {annotation}{optional}"
+        if alias is not None:
+            line = _call(f"{head} = Field", arguments, indent=1)
+        else:
+            line = head + ("" if item.required else " = None")
         if item.description:
             body.extend(_comment(item.description, "#: "))
         body.append(line)
     title = spec.description or f"The object at {spec.where} in the tracking plan."
-    lines = [f"class {spec.name}(BaseModel):", *_docstring(title, _INDENT), ""]
+    lines = [f"class {name}(BaseModel):", *_docstring(title, _INDENT), ""]
     lines += [_INDENT + line if line else "" for line in "\n".join(body).split("\n")]
     module.classes.append("\n".join(lines))
-    module.exports.append(spec.name)
+    module.exports.append(name)
+    return name
 
 
 # -- functions ------------------------------------------------------------------------------
@@ -197,9 +210,7 @@ def _functions(module: _Module, rule: Rule, kind: str, function: str) -> str:
     part = "properties" if kind == "track" else "traits"
     spec = rule.parts.get(part)
     fields = spec.fields if isinstance(spec, Object) else ()
-    model = spec.name if isinstance(spec, Object) else None
-    if model is not None:
-        _class(module, spec)  # type: ignore[arg-type]
+    model = _class(module, spec) if isinstance(spec, Object) else None
     names = {
         f.python_name: f.python_name + "_" if f.python_name in _RESERVED else f.python_name
         for f in fields
@@ -271,11 +282,11 @@ def _functions(module: _Module, rule: Rule, kind: str, function: str) -> str:
     return "\n\n\n".join(texts)
 
 
-def _call(function: str, arguments: list[str], *, force: bool = False) -> str:
-    """``function(a, b)`` on one line if it fits and nothing forces a split; else one
-    argument per line with a trailing comma (the split ``ruff format`` keeps)."""
+def _call(function: str, arguments: list[str], *, force: bool = False, indent: int = 6) -> str:
+    """``function(a, b)`` on one line if it fits at ``indent`` levels and nothing forces a
+    split; else one argument per line with a trailing comma (a split ``ruff format`` keeps)."""
     inline = f"{function}({', '.join(arguments)})"
-    if not force and "\n" not in inline and len(inline) <= _WIDTH - 24:
+    if not force and "\n" not in inline and len(inline) + len(_INDENT) * indent <= _WIDTH:
         return inline
     inner = [textwrap.indent(a, _INDENT) + "," for a in arguments]
     return "\n".join([f"{function}(", *inner, ")"])
@@ -455,18 +466,20 @@ def _assemble(plan: TrackingPlan, module: _Module, functions: list[str], source:
         f"{_INDENT}values = model.model_validate(given)",
         f'{_INDENT}return values.model_dump(mode="json", by_alias=True, exclude_unset=True)',
     ]
-    if module.needs_unique:
-        helpers += [
-            "",
-            "",
-            "def _unique(items: list[Any]) -> list[Any]:",
-            f'{_INDENT}"""Refuse a list with the same item twice."""',
-            f"{_INDENT}for index, item in enumerate(items):",
-            f"{_INDENT * 2}if item in items[:index]:",
-            f'{_INDENT * 3}raise ValueError("items must be unique")',
-            f"{_INDENT}return items",
-        ]
     blocks = ["\n".join(exports)]
+    if module.needs_unique:
+        blocks.append(
+            "\n".join(
+                [
+                    "def _unique(items: list[Any]) -> list[Any]:",
+                    f'{_INDENT}"""Refuse a list with the same item twice."""',
+                    f"{_INDENT}for index, item in enumerate(items):",
+                    f"{_INDENT * 2}if item in items[:index]:",
+                    f'{_INDENT * 3}raise ValueError("items must be unique")',
+                    f"{_INDENT}return items",
+                ]
+            )
+        )
     if aliases:
         blocks.append("\n".join(aliases))
     blocks += [*module.classes, "\n".join(helpers), *functions]
