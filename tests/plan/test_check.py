@@ -216,8 +216,10 @@ def test_unsupported_keywords_are_reported_with_their_path() -> None:
         "Order Completed.properties.choice: 'oneOf' is not supported: not checked",
         "Order Completed.properties.host: 'format' 'hostname' is not supported: not checked",
         "Order Completed.properties.n: 'minLength' applies to string values, not to integer",
-        "Order Completed.properties.pair.items: 'items' as a list (tuple validation) is not "
-        "supported",
+        (
+            "Order Completed.properties.pair.items: 'items' as a list (tuple validation) is "
+            "not supported"
+        ),
         "Order Completed.properties.ref: '$ref' is not supported: not checked",
         "Order Completed.properties: 'patternProperties' is not supported: not checked",
     ]

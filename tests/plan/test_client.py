@@ -62,11 +62,13 @@ async def test_raise_refuses_the_call_with_every_field_at_fault(
     counted as a violation and as rejected, logged with the field paths."""
     transport = MemoryTransport()
     async with Analytics("key", transport=transport, tracking_plan=plan()) as analytics:
-        with caplog.at_level(logging.WARNING, logger="aioanalytics"):
-            with pytest.raises(PlanViolationError) as caught:
-                await analytics.track(
-                    user_id="u1", event="Order Completed", properties={"revenue": "39.95"}
-                )
+        with (
+            caplog.at_level(logging.WARNING, logger="aioanalytics"),
+            pytest.raises(PlanViolationError) as caught,
+        ):
+            await analytics.track(
+                user_id="u1", event="Order Completed", properties={"revenue": "39.95"}
+            )
         await analytics.flush()
     assert [str(v) for v in caught.value.violations] == [
         "properties.order_id: Field required",
