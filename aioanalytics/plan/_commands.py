@@ -22,8 +22,8 @@ from ._plan import PlanError, TrackingPlan, load_plan
 
 __all__ = ["plan"]
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _load(path: str) -> TrackingPlan:
