@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,13 +29,13 @@ pytestmark = pytest.mark.anyio
 
 EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "tracking_plan" / "plan.yaml"
 
-GOOD = {
+GOOD: dict[str, Any] = {
     "type": "track",
     "event": "Order Completed",
     "userId": "u1",
     "properties": {"order_id": "o1", "revenue": 39.95},
 }
-RECORDED = [
+RECORDED: list[dict[str, Any]] = [
     GOOD,
     {**GOOD, "properties": {"order_id": "o2", "revenue": "39.95"}},
     {**GOOD, "properties": {"order_id": "o3", "revenue": "5"}},
