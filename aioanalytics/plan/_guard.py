@@ -74,7 +74,7 @@ class PlanGuard:
         )
         if self.on_violation == "raise":
             self.stats.rejected += 1
-            raise PlanViolationError(violations)
+            raise PlanViolationError(violations, str(wire.get("type")))
         if self.on_violation == "drop":
             self.stats.dropped += 1
             return False

@@ -92,15 +92,12 @@ class PlanViolationError(AnalyticsError, ValueError):
         violations: Every violation found in the message.
     """
 
-    def __init__(self, violations: list[Violation]) -> None:
+    def __init__(self, violations: list[Violation], message_type: str = "track") -> None:
         first = violations[0]
-        label = f"track {first.event!r}" if first.event not in _TYPES else first.event
+        label = f"track {first.event!r}" if message_type == "track" else message_type
         details = "; ".join(str(v) for v in violations)
         super().__init__(f"{label} breaks the tracking plan: {details}")
         self.violations = violations
-
-
-_TYPES = frozenset({"identify", "group", "page", "screen", "alias"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,17 +168,16 @@ class TrackingPlan:
         }
 
     def __repr__(self) -> str:
-        kinds = [k for k in ("identify", "group") if getattr(self, k) is not None]
-        extra = f" + {', '.join(kinds)}" if kinds else ""
-        return f"<TrackingPlan {self.name or ''!s} {len(self.events)} events{extra}>".replace(
-            "  ", " "
-        )
+        parts = [repr(self.name)] if self.name else []
+        parts.append(f"{len(self.events)} events")
+        parts += [kind for kind in _KINDS if getattr(self, kind) is not None]
+        return f"<TrackingPlan {', '.join(parts)}>"
 
     def covers(self, message_type: str) -> bool:
         """Whether messages of this type are checked (a track always is)."""
         if self.common is not None or message_type == "track":
             return True
-        return getattr(self, message_type, None) is not None if message_type in _KINDS else False
+        return message_type in _KINDS and getattr(self, message_type) is not None
 
     def check(self, message: Mapping[str, Any]) -> list[Violation]:
         """Check one wire message (camelCase, as sent); return its violations (none: ``[]``).
@@ -190,12 +186,12 @@ class TrackingPlan:
         group when the plan has no traits for them) pass.
         """
         kind = message.get("type")
+        event = message.get("event")
+        label = str(event) if kind == "track" else str(kind)
         violations: list[Violation] = []
         if self.common is not None:
-            violations += self._checks["common", "common"](str(kind), message)
+            violations += self._checks["common", "common"](label, message)
         if kind == "track":
-            event = message.get("event")
-            label = str(event)
             rule = self.events.get(event) if isinstance(event, str) else None
             if rule is None:
                 violations.append(self._unplanned(label))
@@ -407,7 +403,8 @@ class _Builder:
                 sub, path=f"{label}.{part}", name=base + suffix, default_extra=extra
             )
             if part not in PARTS and not isinstance(spec, AnyValue):
-                issues.append(Unsupported(label, part, "is not a part a plan checks: not checked"))
+                reason = "is not a part of the message a plan checks: not checked"
+                self.issues.append(Unsupported(f"{label}.properties", part, reason))
                 continue
             parts[part] = spec
             self.issues.extend(issues)

@@ -180,3 +180,10 @@ def test_sync_facade_passes_the_options_through() -> None:
         analytics.track(user_id="u1", event="Signed Up").result(timeout=10)
         assert analytics.stats.plan_violations == 1
     assert [m["event"] for m in transport.messages] == ["Signed Up"]
+
+
+async def test_raise_names_the_message_type() -> None:
+    """The error for an identify or group names the call, not an event."""
+    async with Analytics("key", transport=MemoryTransport(), tracking_plan=plan()) as analytics:
+        with pytest.raises(PlanViolationError, match=r"^identify breaks the tracking plan: "):
+            await analytics.identify(user_id="u1", traits={"email": 3})

@@ -196,3 +196,37 @@ def test_missing_file_raises_plan_error(tmp_path: Path) -> None:
     """A plan file that does not exist is a PlanError naming it."""
     with pytest.raises(PlanError, match="cannot read the tracking plan"):
         load_plan(tmp_path / "nope.json")
+
+
+def test_rules_for_other_parts_of_the_message_are_reported() -> None:
+    """A rule on a top-level field other than properties, traits or context is reported."""
+    plan = parse_plan(
+        {
+            "rules": {
+                "events": [{"name": "A", "rules": {"properties": {"userId": {"type": "string"}}}}]
+            }
+        }
+    )
+    assert [str(issue) for issue in plan.unsupported] == [
+        "A.properties: 'userId' is not a part of the message a plan checks: not checked"
+    ]
+    assert repr(plan) == "<TrackingPlan 1 events>"
+
+
+def test_common_rules_label_track_violations_with_the_event() -> None:
+    """A violation of the common rules by a track names its event."""
+    plan = parse_plan(
+        {
+            "rules": [
+                {"type": "TRACK", "key": "A", "jsonSchema": {}},
+                {
+                    "type": "COMMON",
+                    "jsonSchema": {
+                        "properties": {"context": {"type": "object", "required": ["app"]}}
+                    },
+                },
+            ]
+        }
+    )
+    [violation] = plan.check({"type": "track", "event": "A", "context": {}})
+    assert (violation.event, violation.path) == ("A", "context.app")
