@@ -296,3 +296,43 @@ def test_check_messages_counts_per_event_and_property() -> None:
     assert report.examples[("Order Completed", "properties.revenue", report.rows()[0][2])] == "'1'"
     assert not report.ok
     assert report.to_json()["violations"][0]["count"] == 2
+
+
+def test_malformed_keyword_values_are_reported() -> None:
+    """Keyword values a schema cannot have are reported, and the rest is still checked."""
+    plan = plan_of(
+        {
+            "a": {"type": 5},
+            "b": {"type": "text"},
+            "c": {"enum": []},
+            "d": {"enum": [1.5, "x"]},
+            "e": {"type": "string", "pattern": "("},
+            "f": {"type": "number", "minimum": "0"},
+            "g": {"type": "array", "minItems": "1"},
+            "h": {"type": "object", "properties": [], "required": "x"},
+            "i": {"type": "object", "additionalProperties": 3},
+            "j": {
+                "type": "object",
+                "properties": {"k": {}},
+                "additionalProperties": {"type": "string"},
+            },
+            "l": 7,
+            "m": {"type": "number", "maximum": 10, "exclusiveMaximum": True},
+        }
+    )
+    assert [f"{i.path.rsplit('.', 1)[1]} {i.keyword}" for i in plan.unsupported] == [
+        "a type",
+        "b type",
+        "c enum",
+        "d enum",
+        "e pattern",
+        "f minimum",
+        "g minItems",
+        "h properties",
+        "h required",
+        "i additionalProperties",
+        "j additionalProperties",
+        "l 7",
+    ]
+    assert check(plan, {"m": 10}) == ["properties.m: Input should be less than 10 (got 10)"]
+    assert check(plan, {"j": {"k": 1, "other": 2}, "g": [], "a": {}}) == []
