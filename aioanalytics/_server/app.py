@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -51,6 +51,9 @@ from aioanalytics._validation import describe_error, join
 from .faults import FaultKind, Faults
 from .store import NewEvent, Store
 from .stream import EventHub
+
+if TYPE_CHECKING:
+    from aioanalytics.plan import TrackingPlan
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -100,8 +103,8 @@ class CollectorState:
     write_keys: tuple[bytes, ...]
     rng: random.Random
     owns_store: bool
-    #: A tracking plan (:class:`aioanalytics.plan.TrackingPlan`): events carry its violations.
-    plan: Any = None
+    #: A tracking plan: the events the query API and the stream return carry its violations.
+    plan: TrackingPlan | None = None
     ingested: dict[str, int] = field(
         default_factory=lambda: {"requests": 0, "faulted": 0, "rejected": 0}
     )
@@ -114,7 +117,7 @@ def create_app(
     faults: Faults | None = None,
     seed: int | None = None,
     hub: EventHub | None = None,
-    plan: Any = None,
+    plan: TrackingPlan | None = None,
 ) -> Starlette:
     """Build the collector: the Segment HTTP API, the query API and the debugger page.
 
