@@ -152,7 +152,8 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against segment-analytics-python, PostHog and a bare httpx sender.
 
     Prints the table, writes benchmarks/results.json, docs/performance.png and the table in
-    docs/performance.md; fails when a target is missed. ``-- --quick`` for a short run.
+    docs/performance.md; fails when a target is missed. ``-- --quick`` for a short run. Then
+    prints what a tracking plan costs per call (benchmarks/plan.py).
     """
     session.install(
         ".",
@@ -164,6 +165,8 @@ def bench(session: nox.Session) -> None:
         "matplotlib",
     )
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+    # What a tracking plan costs per track() call, as a ratio to the call without one.
+    session.run("python", "-m", "benchmarks.plan")
 
 
 @nox.session(python="3.11")

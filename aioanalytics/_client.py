@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
 from urllib.parse import urlsplit
 
 import anyio
@@ -70,6 +70,10 @@ from .destinations._base import Destination, Endpoint
 from .destinations._http import is_loopback
 from .destinations.segment import DEFAULT_HOST, Segment
 
+if TYPE_CHECKING:
+    from .plan import TrackingPlan
+    from .plan._guard import PlanGuard
+
 __all__ = ["Analytics", "Delivery", "DeliveryResult", "Plugin", "Stats"]
 
 logger = logging.getLogger("aioanalytics")
@@ -110,7 +114,9 @@ class Stats:
     ``rejected``: refused at the call (invalid or too large); ``retried``: HTTP attempts that
     were retries; ``batches``: requests sent (each attempt); ``bytes_sent``: request bytes on
     the wire (after gzip); ``replayed``: records read back from the spool when the client
-    opened; ``spool_damaged``: damaged regions found in the spool (logged as warnings).
+    opened; ``spool_damaged``: damaged regions found in the spool (logged as warnings);
+    ``plan_violations``: messages that broke the ``tracking_plan`` (whatever ``on_violation``
+    then did with them).
     """
 
     enqueued: int = 0
@@ -123,6 +129,7 @@ class Stats:
     bytes_sent: int = 0
     replayed: int = 0
     spool_damaged: int = 0
+    plan_violations: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for logging or metrics export)."""
@@ -451,6 +458,13 @@ class Analytics:
     ``spool_durability="fsync"`` (the default) makes each call wait for the disk (concurrent
     calls share one sync); ``"interval"`` syncs every 0.2 s instead. ``spool_max_bytes`` bounds
     the log, full meaning what ``on_full`` says. See ``docs/reliability.md``.
+
+    With ``tracking_plan=`` (a :class:`~aioanalytics.plan.TrackingPlan`, or the path of a
+    plan file), every message the plan has rules for is checked at the call. One that breaks
+    the plan is counted in ``stats.plan_violations`` and logged with each field at fault;
+    then ``on_violation="raise"`` raises :class:`~aioanalytics.plan.PlanViolationError`,
+    ``"drop"`` resolves its Delivery as dropped, ``"warn"`` sends it anyway. See
+    ``docs/tracking-plans.md``.
     """
 
     def __init__(
@@ -481,6 +495,8 @@ class Analytics:
         spool: str | os.PathLike[str] | None = None,
         spool_durability: Durability = "fsync",
         spool_max_bytes: int = DEFAULT_MAX_BYTES,
+        tracking_plan: TrackingPlan | str | os.PathLike[str] | None = None,
+        on_violation: Literal["raise", "warn", "drop"] = "raise",
     ) -> None:
         if write_key is not None and (not isinstance(write_key, str) or not write_key):
             raise ConfigError("write_key must be a non-empty string")
@@ -525,6 +541,12 @@ class Analytics:
         self.shutdown_timeout = seconds(shutdown_timeout, "shutdown_timeout")
         self.max_concurrent_requests = max_concurrent_requests
         self.stats = Stats()
+        #: Checks track/identify/group against the tracking plan, if one is given.
+        self._plan: PlanGuard | None = None
+        if tracking_plan is not None:
+            from .plan._guard import PlanGuard
+
+            self._plan = PlanGuard(tracking_plan, on_violation, self.stats)
         self.retry = RetryPolicy(
             max_retries=max_retries,
             backoff_initial=seconds(backoff_initial, "backoff_initial"),
@@ -756,6 +778,7 @@ class Analytics:
             and self._spool is None
             and self._send
             and not self._debug
+            and self._plan is None
         )
 
     def _check_loop(self) -> None:
@@ -1014,6 +1037,8 @@ class Analytics:
         loop = self._loop
         if asyncio.get_running_loop() is not loop:
             self._check_loop()
+        if self._plan is not None and not self._plan.admit(wire):
+            return Delivery(wire["messageId"], outcomes={"*": "dropped"}, left=0)
         if self._debug:
             logger.debug("queued %s", wire)
         lane = self._segment_lane

@@ -62,6 +62,7 @@ from aioanalytics import (
 
 from ._bulk import ImportReport, import_lines
 from ._validation import describe_error
+from .plan._commands import plan as plan_commands
 
 __all__ = ["cli"]
 
@@ -293,12 +294,16 @@ def cli(ctx: click.Context) -> None:
                         export SEGMENT_WRITE_KEY=dev-key AIOANALYTICS_HOST=http://127.0.0.1:8000
     Send one message:   aioanalytics track --user-id u1 --event "Signed Up"
     Import a file:      aioanalytics import events.jsonl
+    Tracking plans:     aioanalytics plan generate tracking-plan.yaml -o events.py
     See it all work:    aioanalytics demo --keep-open
 
     The write key and host come from --write-key / SEGMENT_WRITE_KEY and
     --host / AIOANALYTICS_HOST (default https://api.segment.io).
     """
     ctx.with_resource(library_log(0))
+
+
+cli.add_command(plan_commands)
 
 
 # -- one message ----------------------------------------------------------------------------
@@ -643,9 +648,21 @@ def _describe_faults(faults: Any) -> str:
     show_default=True,
     help="uvicorn's log level; info shows each request.",
 )
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A tracking plan: the debugger page marks the messages that break it.",
+)
 @fault_options
 def serve(
-    host: str, port: int, db: str, write_keys: tuple[str, ...], log_level: str, **options: Any
+    host: str,
+    port: int,
+    db: str,
+    write_keys: tuple[str, ...],
+    log_level: str,
+    plan_file: str | None,
+    **options: Any,
 ) -> None:
     """Run a local collector that speaks the Segment HTTP API, with a live debugger page.
 
@@ -662,6 +679,7 @@ def serve(
 
     seed = options.pop("seed")
     faults = _faults(options)
+    tracking_plan = _tracking_plan(plan_file)
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -678,15 +696,30 @@ def serve(
     stdout.print(f"  database   {_database_path(db)}", markup=False)
     stdout.print(f"  accepting  {keys}", markup=False)
     stdout.print(f"  faults     {_describe_faults(faults)}", markup=False)
+    if tracking_plan is not None:
+        stdout.print(f"  plan       {plan_file} ({len(tracking_plan.events)} events)", markup=False)
     stdout.print("Press Ctrl-C to stop.", markup=False)
     stdout.file.flush()
     try:
-        app = create_app(store=store, write_keys=write_keys, faults=faults, seed=seed)
+        app = create_app(
+            store=store, write_keys=write_keys, faults=faults, seed=seed, plan=tracking_plan
+        )
         run(app, sock, log_level=log_level)
     finally:
         store.close()
         sock.close()
     stdout.print("collector stopped", markup=False)
+
+
+def _tracking_plan(path: str | None) -> Any:
+    if path is None:
+        return None
+    from .plan import PlanError, load_plan
+
+    try:
+        return load_plan(path)
+    except PlanError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 @cli.command()

@@ -49,7 +49,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import timedelta
-from typing import Any, Literal, Self, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Self, TypedDict, Unpack
 
 import anyio
 import httpx
@@ -66,6 +66,9 @@ from . import (
     Stats,
 )
 from .destinations import Destination
+
+if TYPE_CHECKING:
+    from .plan import TrackingPlan
 
 __all__ = ["Analytics", "AnalyticsOptions"]
 
@@ -105,6 +108,8 @@ class AnalyticsOptions(TypedDict, total=False):
     spool: str | os.PathLike[str] | None
     spool_durability: Literal["fsync", "interval"]
     spool_max_bytes: int
+    tracking_plan: TrackingPlan | str | os.PathLike[str] | None
+    on_violation: Literal["raise", "warn", "drop"]
 
 
 class Analytics:

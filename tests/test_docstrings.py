@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "aioanalytics.destinations.mixpanel",
     "aioanalytics.destinations.segment",
     "aioanalytics.destinations.trakio",
+    "aioanalytics.plan",
     "aioanalytics.pytest_plugin",
     "aioanalytics.sync",
     "aioanalytics.testing",

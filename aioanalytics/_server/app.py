@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -51,6 +51,9 @@ from aioanalytics._validation import describe_error, join
 from .faults import FaultKind, Faults
 from .store import NewEvent, Store
 from .stream import EventHub
+
+if TYPE_CHECKING:
+    from aioanalytics.plan import TrackingPlan
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -100,6 +103,8 @@ class CollectorState:
     write_keys: tuple[bytes, ...]
     rng: random.Random
     owns_store: bool
+    #: A tracking plan: the events the query API and the stream return carry its violations.
+    plan: TrackingPlan | None = None
     ingested: dict[str, int] = field(
         default_factory=lambda: {"requests": 0, "faulted": 0, "rejected": 0}
     )
@@ -112,6 +117,7 @@ def create_app(
     faults: Faults | None = None,
     seed: int | None = None,
     hub: EventHub | None = None,
+    plan: TrackingPlan | None = None,
 ) -> Starlette:
     """Build the collector: the Segment HTTP API, the query API and the debugger page.
 
@@ -127,6 +133,8 @@ def create_app(
         faults: The faults to inject on ``/v1/*`` requests; none by default.
         seed: Seed for the fault-injection draws, for a repeatable run.
         hub: The hub that streams stored events to debugger pages.
+        plan: A :class:`~aioanalytics.plan.TrackingPlan`: each event the query API and the
+            stream return then lists how it breaks the plan under ``violations``.
 
     Returns:
         The Starlette application. ``app.state.collector`` holds its
@@ -140,6 +148,7 @@ def create_app(
         write_keys=tuple(key.encode() for key in write_keys),
         rng=random.Random(seed),
         owns_store=owns_store,
+        plan=plan,
     )
 
     @asynccontextmanager
@@ -232,7 +241,7 @@ class _Ingest:
             self._check_key(body_key)
         events = await anyio.to_thread.run_sync(_validate, data, self.kind)
         result = await anyio.to_thread.run_sync(state.store.add, events)
-        state.hub.publish(event.to_json() for event in result.stored)
+        state.hub.publish(_with_violations(state, event.to_json()) for event in result.stored)
         body_out = {"success": True, "stored": len(result.stored), "duplicates": result.duplicates}
         return JSONResponse(body_out)
 
@@ -467,7 +476,7 @@ def _events_endpoint(state: CollectorState) -> Endpoint:
                 offset=offset,
             )
             return {
-                "events": [row.to_json() for row in rows],
+                "events": [_with_violations(state, row.to_json()) for row in rows],
                 "total": total,
                 "limit": limit,
                 "offset": offset,
@@ -476,6 +485,13 @@ def _events_endpoint(state: CollectorState) -> Endpoint:
         return JSONResponse(await anyio.to_thread.run_sync(query))
 
     return events
+
+
+def _with_violations(state: CollectorState, event: dict[str, Any]) -> dict[str, Any]:
+    """Add how the event breaks the loaded tracking plan, if one is loaded."""
+    if state.plan is not None:
+        event["violations"] = [str(v) for v in state.plan.check(event["message"])]
+    return event
 
 
 def _counts_endpoint(state: CollectorState) -> Endpoint:
@@ -530,6 +546,9 @@ def _config_endpoint(state: CollectorState) -> Endpoint:
                     "batchMessages": MAX_BATCH_MESSAGES,
                 },
                 "requests": dict(state.ingested),
+                "plan": None
+                if state.plan is None
+                else {"name": state.plan.name, "events": len(state.plan.events)},
             }
         )
 

@@ -50,6 +50,12 @@ CASES: dict[str, tuple[tuple[str, ...], Counter[tuple[str, str | None]]]] = {
         (),
         Counter({("track", "Report Generated"): 18, ("track", "Worker Finished"): 1}),
     ),
+    "typed_events.py": (
+        ("yaml",),
+        Counter(
+            {("identify", None): 1, ("track", "Signed Up"): 1, ("track", "Order Completed"): 1}
+        ),
+    ),
 }
 
 

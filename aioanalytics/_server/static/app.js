@@ -106,7 +106,15 @@
     const typeCell = el("td");
     typeCell.append(el("span", `badge ${event.type}`, event.type));
     row.append(typeCell);
-    row.append(el("td", "name", label(event)));
+    const nameCell = el("td", "name", label(event));
+    if (event.violations && event.violations.length) {
+      // The collector has a tracking plan loaded, and this message breaks it.
+      row.classList.add("violates");
+      const badge = el("span", "violation", `breaks plan (${event.violations.length})`);
+      badge.title = event.violations.join("\n");
+      nameCell.append(" ", badge);
+    }
+    row.append(nameCell);
     const userCell = el("td", "user");
     if (event.userId) {
       userCell.textContent = event.userId;
@@ -179,6 +187,7 @@
       ["timestamp", event.timestamp],
       ["received", event.receivedAt],
       ["duplicates", String(event.duplicates)],
+      ["violations", (event.violations || []).join("\n")],
     ];
     for (const [name, value] of facts) {
       if (value === null || value === undefined || value === "") continue;
@@ -289,7 +298,11 @@
   async function loadConfig() {
     const response = await fetch("/api/config");
     if (!response.ok) return;
-    const { faults } = await response.json();
+    const { faults, plan } = await response.json();
+    if (plan) {
+      $("plan").textContent = `tracking plan${plan.name ? " " + plan.name : ""}: ${plan.events} events`;
+      $("plan").hidden = false;
+    }
     const parts = [];
     if (faults.failRate) parts.push(`${Math.round(faults.failRate * 100)}% ${faults.failStatus}`);
     if (faults.dropRate) parts.push(`${Math.round(faults.dropRate * 100)}% dropped`);

@@ -1,0 +1,1 @@
+"""Tracking plans: loading, checking, code generation, the CLI and the collector."""
