@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import click
 import httpx
 import pytest
 
@@ -42,6 +44,7 @@ ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: Where the docs say ``aioanalytics serve`` listens.
 DOCUMENTED_HOST = "http://127.0.0.1:8000"
+EXAMPLE_PLAN = ROOT / "examples" / "tracking_plan" / "plan.yaml"
 SENDING = {"track", "identify", "page", "screen", "group", "alias", "import"}
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 INLINE = re.compile(r"`((?:[A-Z_]+=\S+ )*aioanalytics [^`]+)`")
@@ -99,6 +102,10 @@ def commands(block: list[str]) -> Iterator[tuple[int, str]]:
         pending = ""
 
 
+def _is_group(name: str) -> bool:
+    return isinstance(cli.commands.get(name), click.Group)
+
+
 def documented_lines() -> list[Line]:
     """Every ``aioanalytics`` command line of the README and the docs.
 
@@ -131,6 +138,8 @@ def documented_lines() -> list[Line]:
                 )
                 if kind == "" and line.args[0] not in cli.commands:
                     continue  # "aioanalytics COMMAND --help": a pattern, not a command line
+                if kind == "" and _is_group(line.args[0]) and len(line.args) < 3:
+                    continue  # "aioanalytics plan generate": names a command, no arguments
                 found.append(line)
     return found
 
@@ -188,6 +197,50 @@ def _run_sending(line: Line, url: str, cwd: Path) -> None:
     assert message_id in {event["messageId"] for event in stored(url, type=kind)}
 
 
+def _run_plan(line: Line, cwd: Path) -> None:
+    """Run a ``plan`` line with the example plan at the path it names, and events to check."""
+    args = line.args
+    plan = next(arg for arg in args[2:] if not arg.startswith("-"))
+    (cwd / plan).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLE_PLAN, cwd / plan)
+    if args[1] == "generate":
+        output = _option(args, "-o")
+        assert output is not None, f"{line} names no output file"
+        (cwd / output).parent.mkdir(parents=True, exist_ok=True)
+        if "--check" in args:  # checks a module generated before
+            fresh = [arg for arg in args if arg != "--check"]
+            assert aioanalytics(*fresh, cwd=cwd, **line.env).returncode == 0
+        result = aioanalytics(*args, cwd=cwd, **line.env)
+        assert result.returncode == 0, f"{line}\n{result.stdout}{result.stderr}"
+        assert (cwd / output).read_text(encoding="utf-8").startswith('"""')
+        return
+    events = [arg for arg in args[3:] if not arg.startswith("-")]
+    for name in events:
+        (cwd / name).write_text(
+            json.dumps(
+                {
+                    "type": "track",
+                    "userId": "u1",
+                    "event": "Signed Up",
+                    "properties": {"plan": "pro"},
+                }
+            )
+            + "\n"
+            + json.dumps(
+                {
+                    "type": "track",
+                    "userId": "u1",
+                    "event": "Signed Up",
+                    "properties": {"plan": "gold"},
+                }
+            )
+            + "\n"
+        )
+    result = aioanalytics(*args, cwd=cwd, **line.env)
+    assert result.returncode == 1, f"{line}\n{result.stdout}{result.stderr}"
+    assert "2 message(s): 2 checked, 1 keep to the plan, 1 break it" in result.stdout
+
+
 def _run_kept_open(line: Line, cwd: Path) -> None:
     """Run a ``--keep-open`` demo until it serves, check its page, then press Ctrl-C."""
     process = subprocess.Popen(
@@ -222,10 +275,14 @@ def test_documented_command_line_works(line: Line, collector: str, tmp_path: Pat
     if command in SENDING:
         _run_sending(line, collector, tmp_path)
     elif command == "serve":
+        if (plan := _option(line.args, "--plan")) is not None:
+            shutil.copy(EXAMPLE_PLAN, tmp_path / plan)
         with serving(*line.args[1:], "--port", "0", cwd=tmp_path, **line.env) as url:
             assert httpx.get(f"{url}/", trust_env=False).status_code == 200
     elif command == "demo" and "--keep-open" in line.args:
         _run_kept_open(line, tmp_path)
+    elif command == "plan":
+        _run_plan(line, tmp_path)
     else:
         result = aioanalytics(*line.args, cwd=tmp_path, timeout=120, **line.env)
         assert result.returncode == 0, f"{line}\n{result.stdout}{result.stderr}"
