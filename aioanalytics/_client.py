@@ -32,6 +32,7 @@ import anyio
 import httpx
 import pydantic_core
 
+from . import _context
 from ._batching import Batcher, split
 from ._config import MAX_BATCH_BYTES, MAX_BATCH_ITEMS, SEGMENT_BATCH_BYTES, BatchLimits, seconds
 from ._exceptions import (
@@ -61,6 +62,7 @@ from ._models import (
     top_up_ids,
     wire_dict,
 )
+from ._observe import RequestObserver
 from ._retry import Decision, RetryPolicy, retry_after
 from ._spool import Recovery
 from ._spooler import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, Durability, Spooler
@@ -579,6 +581,8 @@ class Analytics:
         self._senders: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Future[None] | None = None
         self._random = random.Random()
+        #: Instrumentation around each batch request (``aioanalytics.otel``); None: none.
+        self._observer: RequestObserver | None = None
         if debug:
             logger.setLevel(logging.DEBUG)
 
@@ -783,6 +787,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Tie a user to their traits (``traits``: email, name, plan, ...)."""
+        if (bound := _context.current.get()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Identify,
             user_id,
@@ -812,6 +818,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record that the user did ``event`` (e.g. ``"Order Completed"``) with ``properties``."""
+        if (bound := _context.current.get()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = None
         if (
             type(user_id) is str
@@ -886,6 +894,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record a web page view (``properties``: url, title, referrer, path, ...)."""
+        if (bound := _context.current.get()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Page,
             user_id,
@@ -916,6 +926,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record a mobile screen view."""
+        if (bound := _context.current.get()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Screen,
             user_id,
@@ -945,6 +957,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Associate the user with a group (company, account, team) and its ``traits``."""
+        if (bound := _context.current.get()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Group,
             user_id,
@@ -974,6 +988,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Declare that ``previous_id`` (an anonymous id or old user id) is ``user_id``."""
+        if (bound := _context.current.get()) is not None:
+            _, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Alias,
             user_id,
@@ -1391,7 +1407,15 @@ class Analytics:
             self.stats.batches += 1
             self.stats.bytes_sent += len(request.content)
             try:
-                response = await self._transport.send(request)
+                if (observer := self._observer) is None:
+                    response = await self._transport.send(request)
+                else:
+                    response = await observer.observe(
+                        self._transport.send,
+                        request,
+                        destination=lane.destination,
+                        messages=len(items),
+                    )
             except TransportError as exc:
                 return None, str(exc)
         if self._debug:
