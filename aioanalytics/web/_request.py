@@ -29,7 +29,7 @@ import ipaddress
 import json
 import re
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 from urllib.parse import unquote
@@ -37,7 +37,7 @@ from urllib.parse import unquote
 from .._context import RequestContext
 from .._exceptions import ConfigError
 
-__all__ = ["HEADERS", "MAX_FIELD", "ContextOptions", "read_request"]
+__all__ = ["HEADERS", "MAX_FIELD", "ContextOptions", "Deferred", "read_request"]
 
 #: Longest value kept for a header-derived field (``userAgent``, ``page.url``, ...).
 MAX_FIELD = 2048
@@ -175,6 +175,28 @@ def read_request(
         user_id = _cookie_id(jar.get(options.user_id_cookie))
         anonymous_id = _cookie_id(jar.get(options.anonymous_id_cookie))
     return RequestContext(context, user_id=user_id, anonymous_id=anonymous_id)
+
+
+class Deferred:
+    """A request whose context is read when a call first needs it, then kept.
+
+    The adapters bind one per request: a request that sends nothing never has its headers
+    parsed. ``read`` must only read the request (it may run on another thread: the sync
+    facade's loop).
+    """
+
+    __slots__ = ("_read", "_resolved")
+
+    def __init__(self, read: Callable[[], RequestContext]) -> None:
+        self._read = read
+        self._resolved: RequestContext | None = None
+
+    def resolve(self) -> RequestContext:
+        """The request's context, read on the first call."""
+        resolved = self._resolved
+        if resolved is None:
+            resolved = self._resolved = self._read()
+        return resolved
 
 
 # -- ip ------------------------------------------------------------------------------------

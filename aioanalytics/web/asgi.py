@@ -18,11 +18,12 @@ request that sends nothing costs one small object and a context variable set and
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from typing import Any, TypeAlias
 from urllib.parse import quote
 
 from .._context import RequestContext, current
-from ._request import ContextOptions, read_request
+from ._request import ContextOptions, Deferred, read_request
 
 __all__ = ["AnalyticsMiddleware", "read_scope"]
 
@@ -50,28 +51,11 @@ class AnalyticsMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        token = current.set(_Pending(scope, self.options))
+        token = current.set(Deferred(partial(read_scope, scope, self.options)))
         try:
             await self.app(scope, receive, send)
         finally:
             current.reset(token)
-
-
-class _Pending:
-    """A request whose headers are read when a call first needs its context."""
-
-    __slots__ = ("_options", "_resolved", "_scope")
-
-    def __init__(self, scope: Scope, options: ContextOptions) -> None:
-        self._scope = scope
-        self._options = options
-        self._resolved: RequestContext | None = None
-
-    def resolve(self) -> RequestContext:
-        resolved = self._resolved
-        if resolved is None:
-            resolved = self._resolved = read_scope(self._scope, self._options)
-        return resolved
 
 
 def read_scope(scope: Scope, options: ContextOptions) -> RequestContext:
