@@ -95,10 +95,10 @@ async def test_peer_address_without_trusted_proxies() -> None:
     """With no trusted proxy, X-Forwarded-For is ignored and ip is the TCP peer."""
     with Collector() as collector:
         # (uvicorn's own proxy_headers trusts 127.0.0.1 by default and would rewrite the peer)
-        async with serve_uvicorn(fastapi_app(collector), proxy_headers=False) as url:
-            async with httpx.AsyncClient(base_url=url) as http:
-                headers = {"x-forwarded-for": "6.6.6.6", "cookie": COOKIES.format(n=1)}
-                (await http.get("/items/1", headers=headers)).raise_for_status()
+        app = fastapi_app(collector)
+        async with serve_uvicorn(app, proxy_headers=False) as url, httpx.AsyncClient() as http:
+            headers = {"x-forwarded-for": "6.6.6.6", "cookie": COOKIES.format(n=1)}
+            (await http.get(f"{url}/items/1", headers=headers)).raise_for_status()
         collector.wait_for(3)
         assert {m["context"]["ip"] for m in collector.accepted_messages} == {"127.0.0.1"}
 
@@ -191,10 +191,9 @@ async def test_plain_asgi_app_and_lifespan_pass_through() -> None:
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
 
-        async with serve_uvicorn(AnalyticsMiddleware(app)) as url:
-            async with httpx.AsyncClient(base_url=url) as http:
-                cookie = {"cookie": "ajs_anonymous_id=raw"}
-                (await http.get("/raw/path%20x?a=1", headers=cookie)).raise_for_status()
+        async with serve_uvicorn(AnalyticsMiddleware(app)) as url, httpx.AsyncClient() as http:
+            cookie = {"cookie": "ajs_anonymous_id=raw"}
+            (await http.get(f"{url}/raw/path%20x?a=1", headers=cookie)).raise_for_status()
         collector.wait_for(1)
         (message,) = collector.accepted_messages
     assert events == ["lifespan.startup", "lifespan.shutdown"]

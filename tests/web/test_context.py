@@ -162,7 +162,7 @@ def test_sync_facade_carries_each_threads_context() -> None:
         try:
             with bind(RequestContext({"requestId": f"r{n}"}, anonymous_id=f"a{n}")):
                 client.track(event="Threaded", properties={"n": n})
-        except BaseException as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001  # pragma: no cover - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=handle, args=(n,)) for n in range(40)]
