@@ -74,7 +74,9 @@ class Bound(Protocol):
     """What :data:`current` holds: something that yields the request's context when a call
     first needs it (the web integrations read the request's headers only then)."""
 
-    def resolve(self) -> RequestContext: ...
+    def resolve(self) -> RequestContext:
+        """The request's context (read once, then the same object every time)."""
+        ...
 
 
 #: The request context bound for the code running now, if any.

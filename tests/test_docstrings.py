@@ -15,9 +15,16 @@ PUBLIC_MODULES = [
     "aioanalytics.destinations.mixpanel",
     "aioanalytics.destinations.segment",
     "aioanalytics.destinations.trakio",
+    "aioanalytics.otel",
     "aioanalytics.pytest_plugin",
     "aioanalytics.sync",
     "aioanalytics.testing",
+    "aioanalytics.web",
+    "aioanalytics.web.aiohttp",
+    "aioanalytics.web.asgi",
+    "aioanalytics.web.django",
+    "aioanalytics.web.fastapi",
+    "aioanalytics.web.starlette",
 ]
 
 

@@ -27,24 +27,24 @@ if not settings.configured:
     )
     django.setup()
 
-from django.core.exceptions import ImproperlyConfigured  # noqa: E402
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler  # noqa: E402
-from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpRequest, JsonResponse  # noqa: E402
-from django.test import override_settings  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.core.exceptions import ImproperlyConfigured
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.core.wsgi import get_wsgi_application
+from django.http import HttpRequest, JsonResponse
+from django.test import override_settings
+from django.urls import path
 
-from aioanalytics import ClientClosedError  # noqa: E402
-from aioanalytics.web.django import (  # noqa: E402
+from aioanalytics import ClientClosedError
+from aioanalytics.web.django import (
     AioAnalyticsConfig,
     get_analytics,
     get_asgi_application,
     get_sync_analytics,
 )
-from aioanalytics.web.django import apps as django_apps  # noqa: E402
-from tests.collector import Collector  # noqa: E402
+from aioanalytics.web.django import apps as django_apps
+from tests.collector import Collector
 
-from ._serve import serve_uvicorn  # noqa: E402
+from ._serve import serve_uvicorn
 
 
 def sync_view(request: HttpRequest, n: str) -> JsonResponse:
@@ -133,17 +133,15 @@ async def test_asgi_under_uvicorn_with_the_lifespan(collector_settings: Collecto
     """Async and sync views under uvicorn: the lifespan opens the async client and closes
     both clients at shutdown; every message carries its own request's context."""
     count = 40
-    async with serve_uvicorn(get_asgi_application(), proxy_headers=False) as url:
-        async with httpx.AsyncClient(base_url=url) as http:
+    app = get_asgi_application()
+    async with serve_uvicorn(app, proxy_headers=False) as url, httpx.AsyncClient() as http:
 
-            async def get(kind: str, n: int) -> None:
-                response = await http.get(f"/{kind}/{n}/", headers=headers_for(n))
-                response.raise_for_status()
-                assert json.loads(response.content) == {"n": str(n)}
+        async def get(kind: str, n: int) -> None:
+            response = await http.get(f"{url}/{kind}/{n}/", headers=headers_for(n))
+            response.raise_for_status()
+            assert json.loads(response.content) == {"n": str(n)}
 
-            await asyncio.gather(
-                *(get(kind, n) for n in range(count) for kind in ("async", "sync"))
-            )
+        await asyncio.gather(*(get(kind, n) for n in range(count) for kind in ("async", "sync")))
     with pytest.raises(ClientClosedError, match="lifespan"):
         get_analytics()  # closed with the server
     collector_settings.wait_for(2 * count)
