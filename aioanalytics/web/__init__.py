@@ -9,11 +9,11 @@ the request keep its context; concurrent requests never see each other's.
 
 The framework adapters bind it for you, each in its own module (imported only when used):
 
-- :mod:`aioanalytics.web.asgi`: ``AnalyticsMiddleware`` for any ASGI app;
-- :mod:`aioanalytics.web.starlette` and :mod:`aioanalytics.web.fastapi`: a lifespan that
+- ``aioanalytics.web.asgi``: ``AnalyticsMiddleware`` for any ASGI app;
+- ``aioanalytics.web.starlette`` and ``aioanalytics.web.fastapi``: a lifespan that
   opens the client, and ``get_analytics`` / ``AnalyticsDep`` for handlers;
-- :mod:`aioanalytics.web.aiohttp`: a middleware and a cleanup context;
-- :mod:`aioanalytics.web.django`: an app, a middleware (WSGI and ASGI) and a lifespan.
+- ``aioanalytics.web.aiohttp``: a middleware and a cleanup context;
+- ``aioanalytics.web.django``: an app, a middleware (WSGI and ASGI) and a lifespan.
 
 Anything else binds a context itself::
 
