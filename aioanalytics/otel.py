@@ -10,22 +10,13 @@ Usage::
 Exported, with the client's ``stats`` read when the meter provider collects (nothing is
 added to ``track()``):
 
-================================== ============ =========================================
-name                               kind         what
-================================== ============ =========================================
-``aioanalytics.messages.enqueued``  counter      messages accepted by a call
-``aioanalytics.messages.delivered`` counter      accepted by a destination
-``aioanalytics.messages.failed``    counter      rejected, or retries ran out
-``aioanalytics.messages.dropped``   counter      queue full (``on_full="drop"``) or a plugin
-``aioanalytics.messages.rejected``  counter      refused at the call (invalid, too large)
-``aioanalytics.requests``           counter      HTTP requests sent (each attempt)
-``aioanalytics.requests.retried``   counter      HTTP requests that were retries
-``aioanalytics.bytes_sent``         counter      request bytes on the wire (after gzip)
-``aioanalytics.queue.depth``        gauge        entries waiting in the queue
-``aioanalytics.spool.bytes``        gauge        bytes the spool holds on disk (0: none)
-``aioanalytics.request.duration``   histogram    seconds per HTTP request, by destination
-``aioanalytics.batch.size``         histogram    messages per HTTP request, by destination
-================================== ============ =========================================
+- counters ``aioanalytics.messages.enqueued``, ``.delivered``, ``.failed``, ``.dropped``,
+  ``.rejected`` (messages), ``aioanalytics.requests`` and ``aioanalytics.requests.retried``
+  (HTTP requests), ``aioanalytics.sent`` (request bytes, after gzip);
+- gauges ``aioanalytics.queue.depth`` (entries waiting) and ``aioanalytics.spool.size``
+  (bytes on disk; 0 without a spool);
+- histograms ``aioanalytics.request.duration`` (seconds) and ``aioanalytics.batch.size``
+  (messages) per HTTP request, by destination and status code (or ``error.type``);
 
 and a span ``aioanalytics.batch`` (kind CLIENT) per HTTP request, with the destination, the
 message count, the body size and the status code (or ``error.type``). To reach Prometheus,
@@ -71,7 +62,7 @@ _COUNTERS = {
     "rejected": ("aioanalytics.messages.rejected", "{message}", "Messages refused at the call"),
     "batches": ("aioanalytics.requests", "{request}", "HTTP requests sent (each attempt)"),
     "retried": ("aioanalytics.requests.retried", "{request}", "HTTP requests that were retries"),
-    "bytes_sent": ("aioanalytics.bytes_sent", "By", "Request bytes on the wire"),
+    "bytes_sent": ("aioanalytics.sent", "By", "Request bytes on the wire"),
 }
 #: Request latency buckets, seconds: a local collector answers in ~1 ms, Segment in ~50 ms.
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -115,7 +106,7 @@ def instrument(
         "Entries waiting in the client's queue",
     )
     meter.create_observable_gauge(
-        "aioanalytics.spool.bytes",
+        "aioanalytics.spool.size",
         [_reader(lambda: _spool_bytes(analytics), common)],
         "By",
         "Bytes the spool holds on disk",

@@ -68,9 +68,9 @@ async def test_counters_gauges_histograms_and_spans(providers: Any) -> None:
     assert value(found, "aioanalytics.messages.dropped") == 0
     assert value(found, "aioanalytics.requests.retried") == stats.retried == 1
     assert value(found, "aioanalytics.requests") == stats.batches == 3
-    assert value(found, "aioanalytics.bytes_sent") == stats.bytes_sent > 0
+    assert value(found, "aioanalytics.sent") == stats.bytes_sent > 0
     assert value(found, "aioanalytics.queue.depth") == 0
-    assert value(found, "aioanalytics.spool.bytes") == 0
+    assert value(found, "aioanalytics.spool.size") == 0
     assert found["aioanalytics.messages.enqueued"][0].attributes == {"client": "test"}
     durations = {
         p.attributes["http.response.status_code"]: p for p in found["aioanalytics.request.duration"]
@@ -120,7 +120,7 @@ async def test_spool_bytes_gauge(providers: Any, tmp_path: Any) -> None:
             instrument(analytics, **options)
             delivery = await analytics.track(user_id="u", event="E")
             await collector.wait_for_requests_async(1)
-            held = value(points(reader), "aioanalytics.spool.bytes")
+            held = value(points(reader), "aioanalytics.spool.size")
             await delivery
     assert held > 0
 
