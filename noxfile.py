@@ -152,7 +152,8 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against segment-analytics-python, PostHog and a bare httpx sender.
 
     Prints the table, writes benchmarks/results.json, docs/performance.png and the table in
-    docs/performance.md; fails when a target is missed. ``-- --quick`` for a short run.
+    docs/performance.md; fails when a target is missed. ``-- --quick`` for a short run. First,
+    what a bound request context costs per track() call (benchmarks/request_context.py).
     """
     session.install(
         ".",
@@ -163,6 +164,9 @@ def bench(session: nox.Session) -> None:
         "orjson",
         "matplotlib",
     )
+    # What the request context costs per track() call (none bound vs one bound): quick.
+    quick = ["--quick"] if "--quick" in session.posargs else []
+    session.run("python", "-m", "benchmarks.request_context", *quick)
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
 
