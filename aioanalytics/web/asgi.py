@@ -30,7 +30,8 @@ __all__ = ["AnalyticsMiddleware", "read_scope"]
 Scope: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send: TypeAlias = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
+#: Any ASGI 3 application (typed loosely: frameworks type the scope each their own way).
+ASGIApp: TypeAlias = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 class AnalyticsMiddleware:

@@ -143,7 +143,13 @@ async def test_websocket_connections_get_a_context() -> None:
         "client": ("203.0.113.5", 5000),
         "server": ("10.0.0.1", 443),
     }
-    await AnalyticsMiddleware(app)(scope, None, None)
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("not read")
+
+    async def send(message: Any) -> None:
+        raise AssertionError("not sent")
+
+    await AnalyticsMiddleware(app)(scope, receive, send)
     (context,) = seen
     assert context.anonymous_id == "w1"
     assert context.context["page"]["url"] == "https://chat.example/live?room=1"
