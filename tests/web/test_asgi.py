@@ -143,6 +143,7 @@ async def test_websocket_connections_get_a_context() -> None:
         "client": ("203.0.113.5", 5000),
         "server": ("10.0.0.1", 443),
     }
+
     async def receive() -> dict[str, Any]:
         raise AssertionError("not read")
 
@@ -154,6 +155,16 @@ async def test_websocket_connections_get_a_context() -> None:
     assert context.anonymous_id == "w1"
     assert context.context["page"]["url"] == "https://chat.example/live?room=1"
     assert current() is None
+
+
+def test_scope_without_raw_path_or_server() -> None:
+    """Servers that give no raw_path or server address still yield a page URL."""
+    from aioanalytics.web.asgi import read_scope
+
+    scope = {"type": "http", "path": "/a b", "headers": [], "client": None}
+    context = read_scope(scope, ContextOptions())
+    assert context.context["page"]["url"] == "http://localhost/a%20b"
+    assert "ip" not in context.context
 
 
 async def test_get_analytics_without_lifespan_is_a_clear_error() -> None:

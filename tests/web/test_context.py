@@ -191,3 +191,11 @@ def test_importing_aioanalytics_imports_no_framework_or_opentelemetry() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_request_context_repr_and_equality() -> None:
+    """A RequestContext shows its fields and compares by value, with nothing else."""
+    context = RequestContext({"ip": "1.2.3.4"}, anonymous_id="a")
+    assert repr(context) == "RequestContext({'ip': '1.2.3.4'}, user_id=None, anonymous_id='a')"
+    assert context == RequestContext({"ip": "1.2.3.4"}, anonymous_id="a")
+    assert context != {"ip": "1.2.3.4"}

@@ -168,3 +168,26 @@ def test_bad_settings_fail_when_django_starts() -> None:
                     AioAnalyticsConfig("aioanalytics.web.django", package).ready()
             finally:
                 django_apps._settings = None
+
+
+async def test_lifespan_startup_fails_on_a_bad_option() -> None:
+    """An option the client refuses fails the lifespan's startup, with the reason."""
+    sent: list[dict[str, Any]] = []
+    events = iter([{"type": "lifespan.startup"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(events)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    config = {"WRITE_KEY": "key", "OPTIONS": {"host": "ftp://nowhere"}}
+    with override_settings(AIOANALYTICS=config):
+        django_apps._settings = None
+        try:
+            await get_asgi_application()({"type": "lifespan"}, receive, send)
+        finally:
+            django_apps._settings = None
+    (message,) = sent
+    assert message["type"] == "lifespan.startup.failed"
+    assert "host must be an http(s) URL" in message["message"]
