@@ -87,6 +87,7 @@ class ContextOptions:
     user_id_cookie: str = "ajs_user_id"
     _networks: tuple[_Network, ...] = field(init=False, repr=False, compare=False)
     _trust_all: bool = field(init=False, repr=False, compare=False)
+    _headers: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.trusted_proxies, str):
@@ -103,6 +104,7 @@ class ContextOptions:
         object.__setattr__(self, "request_id_header", self.request_id_header.lower())
         object.__setattr__(self, "_networks", tuple(networks))
         object.__setattr__(self, "_trust_all", "*" in self.trusted_proxies)
+        object.__setattr__(self, "_headers", HEADERS | {self.request_id_header})
 
     def trusts(self, address: _Address) -> bool:
         """Whether ``address`` is a trusted proxy."""
@@ -110,7 +112,7 @@ class ContextOptions:
 
     def headers(self) -> frozenset[str]:
         """The (lower-case) header names :func:`read_request` may look at."""
-        return HEADERS | {self.request_id_header}
+        return self._headers
 
 
 #: The headers read, by lower-case name.
