@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 from urllib.parse import unquote
 
+from .. import ConfigError
 from .._context import RequestContext
-from .._exceptions import ConfigError
 
 __all__ = ["HEADERS", "MAX_FIELD", "ContextOptions", "Deferred", "read_request"]
 

@@ -25,9 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .._client import Analytics
+from .. import Analytics, ClientClosedError
 from .._context import RequestContext, current
-from .._exceptions import ClientClosedError
 from ._request import ContextOptions, Deferred, read_request
 
 __all__ = ["ANALYTICS", "cleanup_context", "get_analytics", "middleware", "read_aiohttp", "setup"]

@@ -26,7 +26,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from .._client import Analytics
+from .. import Analytics
 from .starlette import STATE_KEY, Lifespan, get_analytics, lifespan
 
 __all__ = ["STATE_KEY", "AnalyticsDep", "Lifespan", "get_analytics", "lifespan"]

@@ -33,8 +33,7 @@ from typing import Any, TypeAlias
 
 from starlette.requests import HTTPConnection
 
-from .._client import Analytics
-from .._exceptions import ClientClosedError
+from .. import Analytics, ClientClosedError
 
 __all__ = ["STATE_KEY", "Lifespan", "get_analytics", "lifespan"]
 

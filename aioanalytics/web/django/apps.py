@@ -12,8 +12,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from ..._client import Analytics
-from ..._exceptions import AnalyticsError, ClientClosedError, ConfigError
+from ... import Analytics, AnalyticsError, ClientClosedError, ConfigError
 from .._request import ContextOptions
 
 if TYPE_CHECKING:
