@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aioanalytics import ConfigError
 from aioanalytics.web import ContextOptions, RequestContext, preferred_locale, read_request
@@ -215,3 +217,28 @@ def test_bad_options_fail_at_construction() -> None:
         ContextOptions(trusted_proxies=["proxy.internal"])
     with pytest.raises(ConfigError, match="list"):
         ContextOptions(trusted_proxies="10.0.0.1")
+
+
+HEADER_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x2FF), max_size=80)
+
+
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(sorted(ContextOptions().headers())), HEADER_TEXT, max_size=10
+    ),
+    peer=st.one_of(st.none(), HEADER_TEXT, st.ip_addresses().map(str)),
+    path=HEADER_TEXT,
+    query=HEADER_TEXT,
+)
+@settings(max_examples=300, deadline=None)
+def test_any_request_reads_without_raising(
+    headers: dict[str, str], peer: str | None, path: str, query: str
+) -> None:
+    """Whatever a client sends, reading it never raises, and ids are printable strings."""
+    options = ContextOptions(trusted_proxies=["*"], anonymize_ip=True)
+    got = read_request(
+        options, peer=peer, scheme="http", host=None, path=path, query=query, headers=headers
+    )
+    for value in (got.user_id, got.anonymous_id):
+        assert value is None or (value.isprintable() and 0 < len(value) <= 256)
+    assert set(got.context) <= {"ip", "userAgent", "page", "locale", "requestId"}
