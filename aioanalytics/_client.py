@@ -80,6 +80,8 @@ logger = logging.getLogger("aioanalytics")
 Plugin: TypeAlias = Callable[
     [dict[str, Any]], dict[str, Any] | None | Awaitable[dict[str, Any] | None]
 ]
+#: The request context bound for the running code (``aioanalytics.web``), or None.
+_bound_request = _context.current.get
 #: Called once per failed group of messages with the error and the records as sent.
 ErrorHook: TypeAlias = Callable[[Exception, list[dict[str, Any]]], object]
 
@@ -787,7 +789,7 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Tie a user to their traits (``traits``: email, name, plan, ...)."""
-        if (bound := _context.current.get()) is not None:
+        if (bound := _bound_request()) is not None:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Identify,
@@ -818,7 +820,7 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record that the user did ``event`` (e.g. ``"Order Completed"``) with ``properties``."""
-        if (bound := _context.current.get()) is not None:
+        if (bound := _bound_request()) is not None:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = None
         if (
@@ -894,7 +896,7 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record a web page view (``properties``: url, title, referrer, path, ...)."""
-        if (bound := _context.current.get()) is not None:
+        if (bound := _bound_request()) is not None:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Page,
@@ -926,7 +928,7 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record a mobile screen view."""
-        if (bound := _context.current.get()) is not None:
+        if (bound := _bound_request()) is not None:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Screen,
@@ -957,7 +959,7 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Associate the user with a group (company, account, team) and its ``traits``."""
-        if (bound := _context.current.get()) is not None:
+        if (bound := _bound_request()) is not None:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Group,
@@ -988,7 +990,7 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Declare that ``previous_id`` (an anonymous id or old user id) is ``user_id``."""
-        if (bound := _context.current.get()) is not None:
+        if (bound := _bound_request()) is not None:
             _, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Alias,
