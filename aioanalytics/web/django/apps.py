@@ -69,6 +69,8 @@ def get_sync_analytics() -> SyncAnalytics:
     Made on first use from ``settings.AIOANALYTICS``; its thread starts on its first call.
     """
     global _sync_client
+    if _sync_client is not None:
+        return _sync_client
     with _lock:
         if _sync_client is None:
             from ...sync import Analytics as SyncAnalytics
