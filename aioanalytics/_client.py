@@ -80,10 +80,10 @@ logger = logging.getLogger("aioanalytics")
 Plugin: TypeAlias = Callable[
     [dict[str, Any]], dict[str, Any] | None | Awaitable[dict[str, Any] | None]
 ]
-#: The request context bound for the running code (``aioanalytics.web``), or None.
-_bound_request = _context.current.get
 #: Called once per failed group of messages with the error and the records as sent.
 ErrorHook: TypeAlias = Callable[[Exception, list[dict[str, Any]]], object]
+#: The request context bound for the running code (``aioanalytics.web``), or None.
+_bound_request = _context.current.get
 
 #: Records compressed per step of a large batch (about 15 KB of JSON: ~0.05 ms at level 1).
 _GZIP_RECORDS = 50
