@@ -152,8 +152,9 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against segment-analytics-python, PostHog and a bare httpx sender.
 
     Prints the table, writes benchmarks/results.json, docs/performance.png and the table in
-    docs/performance.md; fails when a target is missed. ``-- --quick`` for a short run. Then
-    prints what a tracking plan costs per call (benchmarks/plan.py).
+    docs/performance.md; fails when a target is missed. ``-- --quick`` for a short run. First,
+    what a bound request context costs per track() call (benchmarks/request_context.py);
+    last, what a tracking plan costs per call (benchmarks/plan.py).
     """
     session.install(
         ".",
@@ -164,6 +165,9 @@ def bench(session: nox.Session) -> None:
         "orjson",
         "matplotlib",
     )
+    # What the request context costs per track() call (none bound vs one bound): quick.
+    quick = ["--quick"] if "--quick" in session.posargs else []
+    session.run("python", "-m", "benchmarks.request_context", *quick)
     session.run("python", "-m", "benchmarks.run", *session.posargs)
     # What a tracking plan costs per track() call, as a ratio to the call without one.
     session.run("python", "-m", "benchmarks.plan")

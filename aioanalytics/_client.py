@@ -32,6 +32,7 @@ import anyio
 import httpx
 import pydantic_core
 
+from . import _context
 from ._batching import Batcher, split
 from ._config import MAX_BATCH_BYTES, MAX_BATCH_ITEMS, SEGMENT_BATCH_BYTES, BatchLimits, seconds
 from ._exceptions import (
@@ -61,6 +62,7 @@ from ._models import (
     top_up_ids,
     wire_dict,
 )
+from ._observe import RequestObserver
 from ._retry import Decision, RetryPolicy, retry_after
 from ._spool import Recovery
 from ._spooler import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, Durability, Spooler
@@ -84,6 +86,8 @@ Plugin: TypeAlias = Callable[
 ]
 #: Called once per failed group of messages with the error and the records as sent.
 ErrorHook: TypeAlias = Callable[[Exception, list[dict[str, Any]]], object]
+#: The request context bound for the running code (``aioanalytics.web``), or None.
+_bound_request = _context.current.get
 
 #: Records compressed per step of a large batch (about 15 KB of JSON: ~0.05 ms at level 1).
 _GZIP_RECORDS = 50
@@ -601,6 +605,8 @@ class Analytics:
         self._senders: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Future[None] | None = None
         self._random = random.Random()
+        #: Instrumentation around each batch request (``aioanalytics.otel``); None: none.
+        self._observer: RequestObserver | None = None
         if debug:
             logger.setLevel(logging.DEBUG)
 
@@ -806,6 +812,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Tie a user to their traits (``traits``: email, name, plan, ...)."""
+        if (bound := _bound_request()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Identify,
             user_id,
@@ -835,6 +843,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record that the user did ``event`` (e.g. ``"Order Completed"``) with ``properties``."""
+        if (bound := _bound_request()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = None
         if (
             type(user_id) is str
@@ -909,6 +919,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record a web page view (``properties``: url, title, referrer, path, ...)."""
+        if (bound := _bound_request()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Page,
             user_id,
@@ -939,6 +951,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Record a mobile screen view."""
+        if (bound := _bound_request()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Screen,
             user_id,
@@ -968,6 +982,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Associate the user with a group (company, account, team) and its ``traits``."""
+        if (bound := _bound_request()) is not None:
+            user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Group,
             user_id,
@@ -997,6 +1013,8 @@ class Analytics:
         message_id: str | None = None,
     ) -> Delivery:
         """Declare that ``previous_id`` (an anonymous id or old user id) is ``user_id``."""
+        if (bound := _bound_request()) is not None:
+            _, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = build_wire(
             Alias,
             user_id,
@@ -1416,7 +1434,15 @@ class Analytics:
             self.stats.batches += 1
             self.stats.bytes_sent += len(request.content)
             try:
-                response = await self._transport.send(request)
+                if (observer := self._observer) is None:
+                    response = await self._transport.send(request)
+                else:
+                    response = await observer.observe(
+                        self._transport.send,
+                        request,
+                        destination=lane.destination,
+                        messages=len(items),
+                    )
             except TransportError as exc:
                 return None, str(exc)
         if self._debug:

@@ -15,10 +15,17 @@ PUBLIC_MODULES = [
     "aioanalytics.destinations.mixpanel",
     "aioanalytics.destinations.segment",
     "aioanalytics.destinations.trakio",
+    "aioanalytics.otel",
     "aioanalytics.plan",
     "aioanalytics.pytest_plugin",
     "aioanalytics.sync",
     "aioanalytics.testing",
+    "aioanalytics.web",
+    "aioanalytics.web.aiohttp",
+    "aioanalytics.web.asgi",
+    "aioanalytics.web.django",
+    "aioanalytics.web.fastapi",
+    "aioanalytics.web.starlette",
 ]
 
 

@@ -46,6 +46,25 @@ CASES: dict[str, tuple[tuple[str, ...], Counter[tuple[str, str | None]]]] = {
         ("django", "uvicorn"),
         Counter({("identify", None): 1, ("track", "Signed Up"): 1, ("track", "Invoice Viewed"): 2}),
     ),
+    "fastapi_request_context.py": (
+        ("fastapi", "uvicorn"),
+        Counter(
+            {
+                ("track", "Product Viewed"): 2,
+                ("track", "Order Completed"): 1,
+                ("track", "Receipt Sent"): 1,
+            }
+        ),
+    ),
+    "aiohttp_request_context.py": (("aiohttp",), Counter({("track", "Products Searched"): 2})),
+    "django_request_context.py": (
+        ("django", "uvicorn"),
+        Counter({("track", "Invoice Viewed"): 2, ("track", "Checkout Started"): 1}),
+    ),
+    "otel_metrics.py": (
+        ("opentelemetry.sdk",),
+        Counter({("track", "Report Exported"): 25}),
+    ),
     "worker.py": (
         (),
         Counter({("track", "Report Generated"): 18, ("track", "Worker Finished"): 1}),
