@@ -35,6 +35,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .stream import EventHub
 
 __all__ = [
+    "BACKLOG",
     "HEADER_TIMEOUT",
     "KEEP_ALIVE_TIMEOUT",
     "MAX_CONNECTIONS",
@@ -57,15 +58,23 @@ KEEP_ALIVE_TIMEOUT = 5
 MAX_CONNECTIONS = 512
 """The most connections open at once, file-descriptor limit permitting."""
 
-_SPARE_DESCRIPTORS = 64  # for the database, its WAL, the listening socket, logs
+BACKLOG = 64
+"""Connections waiting to be accepted, and the most accepted in one turn of the event loop."""
+
+_SPARE_DESCRIPTORS = 32  # the database, its WAL, the listening socket, logs, the event loop
 
 
 def default_max_connections() -> int:
-    """Return ``MAX_CONNECTIONS``, lowered to leave spare descriptors under ``RLIMIT_NOFILE``."""
+    """Return ``MAX_CONNECTIONS``, lowered to fit under ``RLIMIT_NOFILE``.
+
+    asyncio accepts up to ``BACKLOG`` connections in one turn before any of them is seen, and
+    a connection closed to make room releases its descriptor a turn later; so the cap leaves
+    room for two turns' worth on top of the spare descriptors.
+    """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return MAX_CONNECTIONS
-    return max(8, min(MAX_CONNECTIONS, soft - _SPARE_DESCRIPTORS))
+    return max(8, min(MAX_CONNECTIONS, soft - _SPARE_DESCRIPTORS - 2 * BACKLOG))
 
 
 @dataclass(slots=True)
@@ -223,6 +232,7 @@ def _config(app: Starlette, log_level: str, guard: ConnectionGuard | None) -> uv
         access_log=log_level in ("debug", "info"),
         lifespan="on",
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+        backlog=BACKLOG,
         timeout_graceful_shutdown=3,
     )
 

@@ -63,15 +63,19 @@ class _Subscriber:
         self.dropped = 0
         self.wakeup = anyio.Event()
 
-    def push(self, items: list[str], size: int) -> None:
+    def push(self, items: list[str], size: int) -> int:
+        """Queue ``items``, or drop them and the backlog if they do not fit; return drops."""
+        dropped = 0
         if self.dropped or len(self.items) + len(items) > BUFFER or self.size + size > BUFFER_BYTES:
-            self.dropped += len(self.items) + len(items)
+            dropped = len(self.items) + len(items)
+            self.dropped += dropped
             self.items.clear()
             self.size = 0
         else:
             self.items.extend(items)
             self.size += size
         self.wakeup.set()
+        return dropped
 
     def take(self) -> str:
         """Remove and return up to ``CHUNK_BYTES`` of waiting text (at least one event)."""
@@ -106,8 +110,8 @@ class EventHub:
         self.max_streams = max_streams
         self.send_timeout = send_timeout
         self.stats = {"opened": 0, "refused": 0, "slow": 0, "resets": 0, "dropped": 0}
-        """Streams opened, refused over the cap, closed for not reading; resets sent and the
-        events they stood for."""
+        """Streams opened, refused over the cap, closed for not reading; resets sent; events
+        dropped from the buffers of streams that fell behind."""
         self._subscribers: set[_Subscriber] = set()
         self._closed = False
 
@@ -124,7 +128,7 @@ class EventHub:
         if items:
             size = sum(map(len, items))
             for subscriber in self._subscribers:
-                subscriber.push(items, size)
+                self.stats["dropped"] += subscriber.push(items, size)
 
     def close(self) -> None:
         """End every open stream and refuse new ones."""
@@ -152,7 +156,6 @@ class EventHub:
                     break
                 if subscriber.dropped:
                     self.stats["resets"] += 1
-                    self.stats["dropped"] += subscriber.dropped
                     reset = json.dumps({"dropped": subscriber.dropped})
                     subscriber.dropped = 0
                     yield f"event: reset\ndata: {reset}\n\n"
