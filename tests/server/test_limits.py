@@ -389,3 +389,42 @@ async def test_export_reads_the_store_a_page_at_a_time(
     lines = export.text.splitlines()
     assert [json.loads(line)["messageId"] for line in lines] == [f"m{n}" for n in range(rows)]
     assert hops <= 10, hops
+
+
+async def test_on_a_wildcard_address_any_ip_is_answered_but_no_other_name() -> None:
+    """Bound to 0.0.0.0, the LAN address is answered; a name (rebindable) still is not."""
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://0.0.0.0:8000") as http:
+        for host, status in [
+            ("192.168.1.5:8000", 200),
+            ("[fe80::1]:8000", 200),
+            ("0.0.0.0:8000", 200),
+            ("devbox.lan:8000", 421),
+            ("192.168.1.5.nip.io:8000", 421),
+        ]:
+            response = await http.get("/api/counts", headers={"Host": host})
+            assert response.status_code == status, host
+
+
+async def test_past_the_cap_with_every_request_in_progress_a_new_connection_is_closed() -> None:
+    guard = ConnectionGuard(max_connections=2)
+    app = create_app(body_timeout=30)
+    async with running(app, guard=guard) as url:
+        host = url.removeprefix("http://")
+        head = (
+            f"POST /v1/batch HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Authorization: Basic dGVzdC1rZXk6\r\nContent-Length: 100\r\n\r\n{"
+        ).encode()
+        with raw_connection(url) as first, raw_connection(url) as second:
+            first.sendall(head)
+            second.sendall(head)  # both heads in: requests in progress, not evictable
+            for _ in range(1000):
+                if app.state.collector.ingested["requests"] == 2:
+                    break
+                await anyio.sleep(0.01)
+            assert app.state.collector.ingested["requests"] == 2  # both reading their bodies
+            assert guard.waiting == {}
+            with raw_connection(url) as third:
+                assert await anyio.to_thread.run_sync(read_until_closed, third) == b""
+            assert guard.refused == 1, guard
+            assert guard.evicted == 0

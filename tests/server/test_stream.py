@@ -111,7 +111,7 @@ async def test_numbers_past_a_double_or_the_int_limit_are_streamed_as_written() 
     hub = EventHub()
     stream = hub.stream()
     await anext(stream)
-    hub.publish([{"big": Decimal("9" * 5000), "huge": Decimal("1E+400")}])
+    hub.publish([{"big": Decimal("9" * 5000), "huge": Decimal("1E+400"), "int": [10**5000]}])
     chunk = await anext(stream)
-    assert '"big":' + "9" * 5000 + ',"huge":1E+400}' in chunk
+    assert '"big":' + "9" * 5000 + ',"huge":1E+400,"int":[1' + "0" * 5000 + "]}" in chunk
     await stream.aclose()
