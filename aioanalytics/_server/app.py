@@ -1,6 +1,11 @@
 """The collector's web app: the Segment HTTP API in, a query API and the debugger page out.
 
-Theory of operation: a ``POST /v1/*`` request goes through five gates, in this order, and
+Theory of operation: every request first passes a Host check: the collector answers only
+requests addressed to the address it is bound to or to a loopback name (``localhost``,
+``127.0.0.1``, ``[::1]``), and ``421`` to any other, so that a web page whose DNS name was
+rebound to 127.0.0.1 cannot read the events through the visitor's browser.
+
+A ``POST /v1/*`` request then goes through five gates, in this order, and
 stops at the first that refuses it; only a request that passes all five touches the store.
 
 1. Fault injection (:mod:`._server.faults`): added latency, then maybe a failure status or a
@@ -10,9 +15,12 @@ stops at the first that refuses it; only a request that passes all five touches 
    "Authentication"), or a ``writeKey`` field in the body when there is no ``Authorization``
    header. Any non-empty key passes unless keys were configured; those are compared in
    constant time.
-3. Size: the body as sent is read up to the limit and no further, and a gzip body is inflated
-   with a bounded ``zlib.decompressobj`` so that a small bomb is refused, never expanded.
-4. JSON: malformed JSON, or a body of the wrong shape, is a 400, as Segment answers.
+3. Size: the body as sent is read up to the limit and no further, within ``body_timeout``
+   seconds (a ``408`` and a closed connection past it), and a gzip body is inflated with a
+   bounded ``zlib.decompressobj`` so that a small bomb is refused, never expanded.
+4. JSON: malformed JSON, or a body of the wrong shape, is a 400, as Segment answers. Every
+   valid JSON number is accepted and stored as written (:mod:`._server._json`), and a lone
+   surrogate escape becomes U+FFFD rather than failing the batch.
 5. Validation: each message must fit in 32 KiB and parse with the SDK's own models
    (:func:`aioanalytics.parse_message`); the 400 names the first field at fault.
 
@@ -26,11 +34,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
+import ipaddress
+import itertools
 import os
 import random
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -48,14 +57,18 @@ from starlette.types import Receive, Scope, Send
 from aioanalytics import Message, parse_message
 from aioanalytics._validation import describe_error, join
 
+from ._json import dumps, loads
 from .faults import FaultKind, Faults
 from .store import NewEvent, Store
 from .stream import EventHub
 
 if TYPE_CHECKING:
     from aioanalytics.plan import TrackingPlan
+    from .runner import ConnectionGuard
 
 __all__ = [
+    "BODY_TIMEOUT",
+    "LOOPBACK_NAMES",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_MESSAGES",
     "MAX_MESSAGE_BYTES",
@@ -75,7 +88,22 @@ MAX_BATCH_MESSAGES = 2500
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 """The single-message endpoints, ``/v1/<type>``, one per call of the spec."""
 
+BODY_TIMEOUT = 30.0
+"""Seconds a ``/v1/*`` request has to deliver its whole body once its head has arrived."""
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+"""Host names always answered, whatever address the collector is bound to."""
+
 _MAX_ERRORS = 20
+_MAX_QUERY_DIGITS = 15  # limit and offset: far past any table, well inside SQLite's 64 bits
+_EXPORT_PAGE = 1000  # lines per chunk of GET /api/export
+
+
+class _JSON(JSONResponse):
+    """A JSON answer that writes any number the collector accepted, as it was written."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode()
 
 
 class PayloadError(Exception):
@@ -90,7 +118,7 @@ class PayloadError(Exception):
     def response(self, headers: Mapping[str, str] | None = None) -> JSONResponse:
         """Return the JSON answer: ``{"error": first, "errors": [all...]}``."""
         body = {"error": self.message, "errors": self.errors}
-        return JSONResponse(body, status_code=self.status, headers=headers)
+        return _JSON(body, status_code=self.status, headers=headers)
 
 
 @dataclass(slots=True)
@@ -105,9 +133,15 @@ class CollectorState:
     owns_store: bool
     #: A tracking plan: the events the query API and the stream return carry its violations.
     plan: TrackingPlan | None = None
+    body_timeout: float = BODY_TIMEOUT
+    allowed_hosts: frozenset[str] = LOOPBACK_NAMES
     ingested: dict[str, int] = field(
-        default_factory=lambda: {"requests": 0, "faulted": 0, "rejected": 0}
+        default_factory=lambda: {"requests": 0, "faulted": 0, "rejected": 0, "timedOut": 0}
     )
+    misdirected: int = 0
+    """Requests answered 421 for a Host header naming neither this collector nor loopback."""
+    connections: ConnectionGuard | None = None
+    """The connection bounds of the server running the app (set by :mod:`.runner`)."""
 
 
 def create_app(
@@ -118,6 +152,8 @@ def create_app(
     seed: int | None = None,
     hub: EventHub | None = None,
     plan: TrackingPlan | None = None,
+    body_timeout: float = BODY_TIMEOUT,
+    allowed_hosts: Iterable[str] = (),
 ) -> Starlette:
     """Build the collector: the Segment HTTP API, the query API and the debugger page.
 
@@ -132,7 +168,12 @@ def create_app(
         write_keys: The write keys to accept; empty accepts any non-empty key.
         faults: The faults to inject on ``/v1/*`` requests; none by default.
         seed: Seed for the fault-injection draws, for a repeatable run.
-        hub: The hub that streams stored events to debugger pages.
+        hub: The hub that streams stored events to debugger pages (and caps their number).
+        body_timeout: Seconds a ``/v1/*`` request has to send its whole body; past them it
+            is answered ``408`` and its connection closed.
+        allowed_hosts: Host names to answer besides the bound address and ``localhost``,
+            ``127.0.0.1`` and ``::1`` (e.g. a name this machine has on the network);
+            requests naming any other host get ``421``.
         plan: A :class:`~aioanalytics.plan.TrackingPlan`: each event the query API and the
             stream return then lists how it breaks the plan under ``violations``.
 
@@ -149,6 +190,8 @@ def create_app(
         rng=random.Random(seed),
         owns_store=owns_store,
         plan=plan,
+        body_timeout=body_timeout,
+        allowed_hosts=LOOPBACK_NAMES | {host.lower() for host in allowed_hosts},
     )
 
     @asynccontextmanager
@@ -167,15 +210,69 @@ def create_app(
         Route("/", page.endpoint("index.html"), methods=["GET"]),
         Route("/static/app.js", page.endpoint("app.js"), methods=["GET"]),
         Route("/static/app.css", page.endpoint("app.css"), methods=["GET"]),
+        Route("/favicon.svg", page.endpoint("favicon.svg"), methods=["GET"]),
+        Route("/favicon.ico", page.endpoint("favicon.svg"), methods=["GET"]),
         Route("/api/events", _events_endpoint(state), methods=["GET"]),
         Route("/api/counts", _counts_endpoint(state), methods=["GET"]),
         Route("/api/export", _export_endpoint(state), methods=["GET"]),
-        Route("/api/stream", _stream_endpoint(state), methods=["GET"]),
+        Route("/api/stream", state.hub, methods=["GET"]),
         Route("/api/config", _config_endpoint(state), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.collector = state
+    app.add_middleware(_HostCheck, state=state)
     return app
+
+
+class _HostCheck:
+    """Answer ``421`` to a request whose Host names neither this collector nor loopback.
+
+    DNS rebinding points a name the attacker controls at 127.0.0.1, so the victim's browser
+    sends ``Host: attacker.example:PORT``; refusing unknown names stops it. An IP literal
+    cannot be rebound, so on a wildcard address (``0.0.0.0``, ``::``) any IP is answered.
+    A request without a Host header (HTTP/1.0) comes from no browser and is answered too.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Any], state: CollectorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._allowed(scope):
+            self.state.misdirected += 1
+            error = PayloadError(421, "misdirected request: unknown Host header")
+            await error.response()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        header = next((value for name, value in scope["headers"] if name == b"host"), None)
+        if header is None:
+            return True
+        host = _host_name(header.decode("latin-1"))
+        if host in self.state.allowed_hosts:
+            return True
+        server = scope.get("server")
+        bound = str(server[0]).lower() if server else ""
+        if host == bound:
+            return True
+        return bound in ("0.0.0.0", "::") and _is_ip(host)
+
+
+def _host_name(header: str) -> str:
+    """Return the host of a Host header, lower-cased, without port or IPv6 brackets."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if ":" in header else header
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 # -- ingestion ------------------------------------------------------------------------------
@@ -219,6 +316,9 @@ class _Ingest:
             headers = {}
             if exc.status == 401:
                 headers["WWW-Authenticate"] = 'Basic realm="aioanalytics collector"'
+            if exc.status == 408:
+                state.ingested["timedOut"] += 1
+                headers["Connection"] = "close"  # the rest of the body is not worth waiting for
             response = exc.response(headers)
         await response(scope, receive, send)
 
@@ -231,7 +331,7 @@ class _Ingest:
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise PayloadError(400, "Content-Type must be application/json")
         limit = MAX_BATCH_BYTES if self.kind == "batch" else MAX_MESSAGE_BYTES
-        body = await _read_body(request, limit)
+        body = await _read_body(request, limit, state.body_timeout)
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         data = await anyio.to_thread.run_sync(_decode_json, body, encoding, limit)
         body_key = data.pop("writeKey", None) if isinstance(data, dict) else None
@@ -243,7 +343,7 @@ class _Ingest:
         result = await anyio.to_thread.run_sync(state.store.add, events)
         state.hub.publish(_with_violations(state, event.to_json()) for event in result.stored)
         body_out = {"success": True, "stored": len(result.stored), "duplicates": result.duplicates}
-        return JSONResponse(body_out)
+        return _JSON(body_out)
 
     def _check_key(self, key: str) -> None:
         if not key:
@@ -278,18 +378,21 @@ def _basic_auth_key(header: str | None) -> str | None:
     return decoded.partition(":")[0]
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """Read the body as sent, refusing it as soon as it passes ``limit`` bytes."""
+async def _read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """Read the body as sent, refusing it past ``limit`` bytes or ``seconds`` seconds."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadError(400, f"payload too large: {declared} bytes, over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadError(400, f"payload too large: over the {limit}-byte limit")
-        chunks.append(chunk)
+    with anyio.move_on_after(seconds) as deadline:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadError(400, f"payload too large: over the {limit}-byte limit")
+            chunks.append(chunk)
+    if deadline.cancelled_caught:
+        raise PayloadError(408, f"request body not received within {seconds:g} seconds")
     return b"".join(chunks)
 
 
@@ -322,7 +425,7 @@ def _decode_json(body: bytes, encoding: str, limit: int) -> Any:
     elif encoding not in ("", "identity"):
         raise PayloadError(400, f"unsupported Content-Encoding {encoding!r}: use gzip or none")
     try:
-        return json.loads(body)
+        return loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(400, f"malformed JSON: {exc}") from exc
     except RecursionError as exc:  # nesting deeper than the parser can follow
@@ -358,7 +461,7 @@ def _validate(data: Any, kind: str) -> list[NewEvent]:
         if not isinstance(item, dict):
             errors.append(join(prefix, "", "must be a JSON object"))
             continue
-        size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+        size = len(dumps(item).encode())
         if size > MAX_MESSAGE_BYTES:
             errors.append(
                 join(
@@ -432,13 +535,13 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise PayloadError(400, f"{name}: must be an integer") from exc
-    if value < 0:
+    if raw.startswith("-") and raw[1:].isascii() and raw[1:].isdigit():
         raise PayloadError(400, f"{name}: must not be negative")
-    return value
+    if not (raw.isascii() and raw.isdigit()):
+        raise PayloadError(400, f"{name}: must be an integer")
+    if len(raw.lstrip("0")) > _MAX_QUERY_DIGITS:
+        raise PayloadError(400, f"{name}: must be under 10**{_MAX_QUERY_DIGITS}")
+    return int(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +585,7 @@ def _events_endpoint(state: CollectorState) -> Endpoint:
                 "offset": offset,
             }
 
-        return JSONResponse(await anyio.to_thread.run_sync(query))
+        return _JSON(await anyio.to_thread.run_sync(query))
 
     return events
 
@@ -497,7 +600,7 @@ def _with_violations(state: CollectorState, event: dict[str, Any]) -> dict[str, 
 def _counts_endpoint(state: CollectorState) -> Endpoint:
     async def counts(request: Request) -> Response:
         result = await anyio.to_thread.run_sync(state.store.counts)
-        return JSONResponse(result.to_json())
+        return _JSON(result.to_json())
 
     return counts
 
@@ -507,7 +610,7 @@ def _export_endpoint(state: CollectorState) -> Endpoint:
         filters = _Filters.of(request)
         lines = state.store.export(type=filters.type, event=filters.event, user=filters.user)
         return StreamingResponse(
-            lines,  # a plain iterator: Starlette reads it from a worker thread
+            _pages(lines),
             media_type="application/x-ndjson",
             headers={"Content-Disposition": 'attachment; filename="aioanalytics-events.jsonl"'},
         )
@@ -515,21 +618,26 @@ def _export_endpoint(state: CollectorState) -> Endpoint:
     return export
 
 
-def _stream_endpoint(state: CollectorState) -> Endpoint:
-    async def stream(request: Request) -> Response:
-        return StreamingResponse(
-            state.hub.stream(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+async def _pages(lines: Iterator[str]) -> AsyncIterator[bytes]:
+    """Read ``lines`` a page at a time in a worker thread, and yield each page as it is read.
 
-    return stream
+    One thread hop per page rather than per line: Starlette would read a plain iterator a
+    line at a time, through a worker thread each.
+    """
+
+    def page() -> bytes:
+        return "".join(itertools.islice(lines, _EXPORT_PAGE)).encode()
+
+    while chunk := await anyio.to_thread.run_sync(page):
+        yield chunk
 
 
 def _config_endpoint(state: CollectorState) -> Endpoint:
     async def config(request: Request) -> Response:
         faults = state.faults
-        return JSONResponse(
+        hub = state.hub
+        connections = state.connections
+        return _JSON(
             {
                 # How many keys are accepted, never which.
                 "auth": {"anyKey": not state.write_keys, "keys": len(state.write_keys)},
@@ -544,8 +652,13 @@ def _config_endpoint(state: CollectorState) -> Endpoint:
                     "messageBytes": MAX_MESSAGE_BYTES,
                     "batchBytes": MAX_BATCH_BYTES,
                     "batchMessages": MAX_BATCH_MESSAGES,
+                    "bodyTimeout": state.body_timeout,
+                    "maxStreams": hub.max_streams,
+                    "streamSendTimeout": hub.send_timeout,
                 },
-                "requests": dict(state.ingested),
+                "requests": {**state.ingested, "misdirected": state.misdirected},
+                "streams": {"open": hub.subscribers, **hub.stats},
+                "connections": connections.to_json() if connections is not None else None,
                 "plan": None
                 if state.plan is None
                 else {"name": state.plan.name, "events": len(state.plan.events)},
@@ -559,6 +672,7 @@ _CONTENT_TYPES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 
 # The page loads only its own files, so no injected markup can run script or send data away.

@@ -15,7 +15,6 @@ it never sees the key, so nothing read from it can show one.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -23,6 +22,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from ._json import dumps, loads
 
 __all__ = ["AddResult", "Counts", "NewEvent", "Store", "StoredEvent"]
 
@@ -213,7 +214,7 @@ class Store:
                             e.anonymous_id,
                             e.timestamp,
                             received_at,
-                            json.dumps(e.message, separators=(",", ":"), ensure_ascii=False),
+                            dumps(e.message),
                         )
                         for e in fresh.values()
                     ],
@@ -351,5 +352,5 @@ def _row(row: tuple[Any, ...]) -> StoredEvent:
         timestamp=row[7],
         received_at=row[8],
         duplicates=row[9],
-        message=json.loads(row[10]),
+        message=loads(row[10]),
     )

@@ -166,3 +166,38 @@ async def test_screenshot_for_the_readme(browser: Any, start_collector: StartCol
     await page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 10_000
     await page.close()
+
+
+async def test_rate_counts_what_a_reset_skipped_and_nothing_is_missing(
+    browser: Any, start_collector: StartCollector
+) -> None:
+    """A burst the stream cannot follow still shows in msgs/s; the favicon is served."""
+    collector = await start_collector()
+    failed: list[str] = []
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    await page.goto(collector.url + "/")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#rate")).to_have_text("0")
+    # One batch larger than a stream's buffer: the page gets a reset, not the events.
+    batch = [
+        {"type": "track", "userId": f"u{n}", "event": "Burst", "messageId": f"b{n}"}
+        for n in range(2500)
+    ]
+    async with collector.http() as http:
+        response = await http.post("/v1/batch", json={"batch": batch}, auth=("key", ""))
+        assert response.status_code == 200
+        assert response.json()["stored"] == 2500
+    await expect(page.locator("#total")).to_have_text("2,500")
+    await expect(page.locator("#rate")).not_to_have_text("0")
+    assert collector.state.hub.stats["resets"] >= 1
+    rate = int((await page.locator("#rate").text_content() or "0").replace(",", ""))
+    assert 0 < rate <= 2500
+    icon = await page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert icon == collector.url + "/favicon.svg"
+    assert (await page.request.get(collector.url + "/favicon.ico")).ok
+    assert failed == []
+    assert errors == []
+    await page.close()

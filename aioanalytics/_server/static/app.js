@@ -15,7 +15,7 @@
     recent: [],          // the last events the stream brought, whatever the filter
     matching: 0,         // how many stored events match the filter
     selectedId: null,
-    arrivals: [],
+    arrivals: [],        // [time, count] of what the stream brought or said it skipped
     loadSeq: 0,
   };
 
@@ -282,17 +282,25 @@
     source.addEventListener("error", () => { dropped = true; setStatus("offline", "reconnecting"); });
     source.addEventListener("stored", (message) => {
       const event = JSON.parse(message.data);
-      state.arrivals.push(Date.now());
+      state.arrivals.push([Date.now(), 1]);
       addLive([event]);
       scheduleCounts();
     });
-    source.addEventListener("reset", () => { load(); loadCounts(); });
+    // Fell behind: the server skipped what it could not send, and says how many it skipped,
+    // so that the rate still counts them.
+    source.addEventListener("reset", (message) => {
+      const { dropped } = JSON.parse(message.data || "{}");
+      if (dropped > 0) state.arrivals.push([Date.now(), dropped]);
+      load();
+      loadCounts();
+    });
   }
 
   function updateRate() {
     const now = Date.now();
-    while (state.arrivals.length && now - state.arrivals[0] > RATE_WINDOW_MS) state.arrivals.shift();
-    $("rate").textContent = Math.round(state.arrivals.length / (RATE_WINDOW_MS / 1000)).toLocaleString();
+    while (state.arrivals.length && now - state.arrivals[0][0] > RATE_WINDOW_MS) state.arrivals.shift();
+    const count = state.arrivals.reduce((sum, [, n]) => sum + n, 0);
+    $("rate").textContent = Math.round(count / (RATE_WINDOW_MS / 1000)).toLocaleString();
   }
 
   async function loadConfig() {
