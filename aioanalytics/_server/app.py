@@ -64,6 +64,7 @@ from .stream import EventHub
 
 if TYPE_CHECKING:
     from aioanalytics.plan import TrackingPlan
+
     from .runner import ConnectionGuard
 
 __all__ = [
