@@ -68,6 +68,7 @@ from ._transports.base import AsyncTransport, Response
 from ._transports.http import HTTPTransport
 from .destinations._base import Destination, Endpoint
 from .destinations._http import is_loopback
+from .destinations._secrets import redact_response
 from .destinations.segment import DEFAULT_HOST, Segment
 
 __all__ = ["Analytics", "Delivery", "DeliveryResult", "Plugin", "Stats"]
@@ -1402,7 +1403,7 @@ class Analytics:
                 len(request.content),
                 response.status_code,
             )
-        return response, ""
+        return redact_response(response, request, getattr(endpoint, "secrets", ())), ""
 
     # -- outcomes -------------------------------------------------------------------------
 
