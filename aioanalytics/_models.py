@@ -98,12 +98,14 @@ def _as_utc(value: datetime) -> datetime:
 
 class InvalidValue(ValueError):
     """A value that is not JSON data: ``reason`` says why, ``path`` where (innermost first,
-    filled in as the error leaves each container)."""
+    filled in as the error leaves each container; ``child`` is the object it is leaving,
+    which is how a list finds the index of the item that failed without cleaning it again)."""
 
     def __init__(self, reason: str, value: Any) -> None:
         super().__init__(reason)
         self.reason = reason
         self.value = value
+        self.child = value
         self.path: list[str | int] = []
 
     def where(self, field: str) -> str:
@@ -160,6 +162,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
                 cleaned = _clean(item, depth + 1)
             except InvalidValue as exc:
                 exc.path.append(key)
+                exc.child = value
                 raise
             if cleaned is not item:
                 if out is None:
@@ -169,31 +172,35 @@ def _clean(value: Any, depth: int = 0) -> Any:
     if kind is list:
         try:
             items = [_clean(item, depth + 1) for item in value]
-        except InvalidValue:
-            raise _at_index(value, depth) from None
+        except InvalidValue as exc:
+            _add_index(exc, value)
+            raise
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if kind is tuple:
         return _clean_items(value, depth)
-    return _clean_other(value, depth)
+    try:
+        return _clean_other(value, depth)
+    except InvalidValue as exc:
+        exc.child = value  # a converted value (a Mapping, an Enum, a set) failed as itself
+        raise
 
 
 def _clean_items(value: Any, depth: int) -> list[Any]:
     try:
         return [_clean(item, depth + 1) for item in value]
-    except InvalidValue:
-        raise _at_index(value, depth) from None
+    except InvalidValue as exc:
+        _add_index(exc, value)
+        raise
 
 
-def _at_index(items: Any, depth: int) -> InvalidValue:
-    """The error of the first invalid item of ``items``, its index added to the path (found
-    again, item by item: only a failing call pays for it)."""
+def _add_index(exc: InvalidValue, items: Any) -> None:
+    # The items are cleaned in order and the first failure stops the cleaning: the failed
+    # item is the first that is the object the error left.
     for index, item in enumerate(items):
-        try:
-            _clean(item, depth + 1)
-        except InvalidValue as exc:
+        if item is exc.child:
             exc.path.append(index)
-            return exc
-    raise AssertionError("no invalid item")  # pragma: no cover - the same items fail again
+            break
+    exc.child = items
 
 
 def _clean_other(value: Any, depth: int) -> Any:

@@ -4,6 +4,7 @@ import asyncio
 import enum
 import json
 import re
+import types
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -554,3 +555,47 @@ def test_floats_are_sent_as_standard_json(number: float) -> None:
         text = wire.decode()
         assert re.search(r'"x":-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?}', text)
         assert _strict_json(wire)["properties"]["x"] == number
+
+
+def test_paths_through_converted_containers() -> None:
+    """Tuples, sets, other mappings and enums are converted before they are cleaned; the
+    path still runs through them to the value."""
+
+    class Shape(enum.Enum):
+        BAD = ("ok", [b"raw"])
+
+    properties = {
+        "pair": [(1, b"x")],
+        "tags": [frozenset({b"y"})],
+        "view": types.MappingProxyType({"inner": [1.5, float("inf")]}),
+        "shape": {"s": Shape.BAD},
+    }
+    expected = {
+        "pair": ("properties.pair[0][1]", ("properties", "pair", 0, 1)),
+        "tags": ("properties.tags[0][0]", ("properties", "tags", 0, 0)),
+        "view": ("properties.view.inner[1]", ("properties", "view", "inner", 1)),
+        "shape": ("properties.shape.s[1][0]", ("properties", "shape", "s", 1, 0)),
+    }
+    for key, value in properties.items():
+        path, loc = expected[key]
+        for build in PATHS:
+            with pytest.raises(pydantic.ValidationError) as caught:
+                build("track", properties={key: value})
+            assert f"{path}: " in str(caught.value)
+            assert caught.value.errors()[0]["loc"] == loc
+
+
+def test_deeply_nested_lists_fail_once_each_level() -> None:
+    """A value deep inside nested lists is located in one pass over the levels (locating it
+    by cleaning each level again would double the work at every level: 2**64 steps)."""
+    deep: Any = [b"x"]
+    for _ in range(60):
+        deep = [0, deep]
+    with pytest.raises(pydantic.ValidationError) as caught:
+        Track(user_id="u", event="e", properties={"d": deep})
+    assert "properties.d" + "[1]" * 60 + "[0]: value of type bytes" in str(caught.value)
+    too_deep: Any = ["x"]
+    for _ in range(200):
+        too_deep = [too_deep]
+    with pytest.raises(pydantic.ValidationError, match="nested deeper than 64 levels"):
+        Track(user_id="u", event="e", properties={"d": too_deep})
