@@ -168,7 +168,9 @@ async def test_mixpanel_credentials_never_reach_errors_or_log(
 ) -> None:
     """Mixpanel's ``/import`` answering 400 and ``/track`` answering 401, both echoing the
     request: the Basic credential, the secret and the token (carried in every record) are
-    redacted from the errors, ``auth_error`` and the log."""
+    redacted from the errors, ``auth_error`` and the log. ``on_error`` gets the failed
+    records as they were sent, token included (they are Mixpanel's payload), but never the
+    secret."""
 
     def answer(request: Recorded) -> Answer:
         status = 400 if request.path == "/import" else 401
@@ -176,6 +178,7 @@ async def test_mixpanel_credentials_never_reach_errors_or_log(
         return Answer(status, {"auth": auth, "records": request.body, "headers": request.headers})
 
     seen: list[BaseException] = []
+    failed: list[Any] = []
     caplog.set_level(logging.DEBUG, logger="aioanalytics")
     with Emulator(answer) as api:
         destination = Mixpanel(
@@ -187,9 +190,11 @@ async def test_mixpanel_credentials_never_reach_errors_or_log(
                 ("track", {"user_id": "u1", "event": "Old", "timestamp": OLD}),
                 ("track", {"user_id": "u1", "event": "New"}),
             ],
-            on_error=lambda error, messages: seen.append(error),
+            on_error=lambda error, messages: (seen.append(error), failed.extend(messages)),
         )
         assert {request.path for request in api.requests} == {"/import", "/track"}
+    assert len(failed) == 2
+    _assert_hidden(repr(failed), secret)
     assert all(isinstance(result, DeliveryError) for result in results)
     assert destination.auth_error is not None and REDACTED in destination.auth_error
     texts = [str(result) for result in results] + [repr(error) for error in seen]
