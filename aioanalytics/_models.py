@@ -251,7 +251,9 @@ def _clean_decimal(value: Decimal) -> int | float:
     )
 
 
-def invalid_value_error(exc: InvalidValue, title: str, loc: tuple[str, ...], where: str) -> Any:
+def invalid_value_error(
+    exc: InvalidValue, title: str, loc: tuple[str, ...], where: str
+) -> ValidationError:
     """A :class:`ValidationError` for ``exc``, raised under the field ``loc``: its location
     runs down to the value (``("properties", "order", "items", 0, "raw")``) and its message
     names the path from the message's top, ``where`` (``"context.traits"``), downwards."""
