@@ -16,7 +16,8 @@ Rules enforced at construction, so bad input fails at the call site and never at
    else (bytes, arbitrary objects, NaN, Infinity, non-string keys) is rejected, and so are
    integers of more than 4300 digits (Python's ``json`` refuses to parse them) and datetimes
    that fall outside years 1-9999 once converted to UTC. The error names the value's path:
-   ``properties.order.items[0].raw``.
+   ``properties.order.items[0].raw``. (:func:`parse_message`, which a collector validates
+   with, takes numbers of any size as written.)
 5. ``context.library`` is ``{"name": "aioanalytics", "version": <package version>}`` unless the
    caller sets one.
 """
@@ -29,6 +30,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
@@ -73,6 +75,11 @@ MAX_DEPTH = 64
 MAX_INT_DIGITS = 4300
 _INT_LIMIT = 10**MAX_INT_DIGITS
 _INT_FLOOR = -_INT_LIMIT  # (negating the limit in each test would build a new big int)
+#: True while :func:`parse_message` validates: a number is then taken as written, whatever its
+#: size (a collector accepts every valid JSON number, and validates with parse_message), and a
+#: Decimal past the limits stays a Decimal rather than being converted at length. The calls
+#: and the model constructors refuse what Python's ``json`` could not read back.
+_NUMBERS_AS_WRITTEN: ContextVar[bool] = ContextVar("numbers_as_written", default=False)
 
 _UTC_SUFFIX = "+00:00"
 
@@ -135,7 +142,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
     if kind is str or kind is bool or value is None:
         return value
     if kind is int:
-        if _INT_FLOOR < value < _INT_LIMIT:
+        if _INT_FLOOR < value < _INT_LIMIT or _NUMBERS_AS_WRITTEN.get():
             return value
         raise InvalidValue(f"integer of more than {MAX_INT_DIGITS} digits", value)
     if kind is float:
@@ -231,12 +238,14 @@ def _clean_other(value: Any, depth: int) -> Any:
     raise InvalidValue(f"value of type {type(value).__name__} is not JSON-serializable", value)
 
 
-def _clean_decimal(value: Decimal) -> int | float:
+def _clean_decimal(value: Decimal) -> int | float | Decimal:
     # An integral Decimal becomes an int, any other a float. The size is checked from the
     # exponent first: converting Decimal("1e600000") to an int would take seconds.
     if not value.is_finite():
         raise InvalidValue(f"{value!r} is not a valid JSON number", value)
     if value.adjusted() >= MAX_INT_DIGITS:
+        if _NUMBERS_AS_WRITTEN.get():
+            return value
         raise InvalidValue(
             f"Decimal of magnitude 1e{value.adjusted()} has more than {MAX_INT_DIGITS} digits",
             value,
@@ -246,6 +255,8 @@ def _clean_decimal(value: Decimal) -> int | float:
     number = float(value)
     if math.isfinite(number):
         return number
+    if _NUMBERS_AS_WRITTEN.get():
+        return value
     raise InvalidValue(
         f"Decimal of magnitude 1e{value.adjusted()} is too large for a 64-bit float", value
     )
@@ -500,8 +511,17 @@ _MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
 
 def parse_message(data: Mapping[str, Any]) -> Message:
-    """Validate a wire-format dict (camelCase keys, with ``type``) into its model."""
-    return _MESSAGE_ADAPTER.validate_python(data)
+    """Validate a wire-format dict (camelCase keys, with ``type``) into its model.
+
+    Numbers are taken as written, whatever their size: an integer past 4300 digits, or a
+    ``Decimal`` past them or past a float (as a collector reads such a JSON number), is kept
+    as it is, where the calls and the model constructors refuse it.
+    """
+    token = _NUMBERS_AS_WRITTEN.set(True)
+    try:
+        return _MESSAGE_ADAPTER.validate_python(data)
+    finally:
+        _NUMBERS_AS_WRITTEN.reset(token)
 
 
 def encode(message: Message) -> bytes:

@@ -599,3 +599,21 @@ def test_deeply_nested_lists_fail_once_each_level() -> None:
         too_deep = [too_deep]
     with pytest.raises(pydantic.ValidationError, match="nested deeper than 64 levels"):
         Track(user_id="u", event="e", properties={"d": too_deep})
+
+
+def test_parse_message_takes_numbers_as_written() -> None:
+    """A collector accepts every valid JSON number and validates with parse_message (it reads
+    an integer past 4300 digits as a Decimal): parse_message keeps such numbers, without
+    converting them at length, while the calls and the constructors refuse them."""
+    numbers = [Decimal("9" * 4301), Decimal("-" + "1" * 10_000), 10**5000, Decimal("1e600000")]
+    for number in numbers:
+        data = {"type": "track", "userId": "u", "event": "e", "properties": {"n": [number]}}
+        message = parse_message(data)
+        assert isinstance(message, Track)
+        assert message.properties == {"n": [number]}
+        with pytest.raises(pydantic.ValidationError, match="4300 digits"):
+            Track(user_id="u", event="e", properties={"n": [number]})
+    with pytest.raises(pydantic.ValidationError):
+        parse_message({"type": "track", "userId": "u", "event": "e", "properties": {"b": b""}})
+    with pytest.raises(pydantic.ValidationError, match="4300 digits"):  # still refused after
+        _call("track", properties={"n": 10**4300})
