@@ -76,6 +76,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for form in sorted(forms, key=len, reverse=True):  # longest first: "Basic abc" before "abc"
         if form in text:
             text = text.replace(form, REDACTED)
+        if text[-MIN_TAIL_CHARS:] not in form:
+            continue  # (the common case: no beginning of this form ends the text)
         for size in range(len(form) - 1, MIN_TAIL_CHARS - 1, -1):
             if text.endswith(form[:size]):
                 text = text[:-size] + REDACTED
