@@ -70,6 +70,7 @@ from ._transports.base import AsyncTransport, Response
 from ._transports.http import HTTPTransport
 from .destinations._base import Destination, Endpoint
 from .destinations._http import is_loopback
+from .destinations._secrets import redact_response
 from .destinations.segment import DEFAULT_HOST, Segment
 
 if TYPE_CHECKING:
@@ -1453,7 +1454,7 @@ class Analytics:
                 len(request.content),
                 response.status_code,
             )
-        return response, ""
+        return redact_response(response, request, getattr(endpoint, "secrets", ())), ""
 
     # -- outcomes -------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@
     └── DeliveryError                       the message was rejected or retries ran out
 
 Invalid message fields raise :class:`pydantic.ValidationError` (itself a ``ValueError``) at the
-call site, naming the field.
+call site, naming the field; for a value inside properties, traits, context or integrations,
+its path (``properties.order.items[0].raw``).
 """
 
 from __future__ import annotations

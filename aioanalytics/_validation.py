@@ -30,6 +30,11 @@ def describe_error(exc: ValidationError, data: Mapping[str, Any], *, prefix: str
         about the whole message (no userId nor anonymousId) names only the prefix, if any.
     """
     errors = exc.errors(include_url=False)
+    if errors and errors[0]["type"] == "json_value":
+        # A value inside properties/traits/context/integrations: its path is in the error,
+        # written as it reads in Python (``properties.items[0].raw``).
+        ctx = errors[0].get("ctx") or {}
+        return join(prefix, str(ctx.get("path", "")), str(ctx.get("reason", errors[0]["msg"])))
     first = errors[0] if errors else {"loc": (), "msg": "invalid message", "type": ""}
     loc = [str(part) for part in first["loc"]]
     # The discriminated union reports ("track", "event"); the type is not the faulty field.

@@ -4,12 +4,14 @@ import asyncio
 import enum
 import json
 import re
+import types
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pydantic
+import pydantic_core
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,6 +32,7 @@ from aioanalytics import (
     parse_message,
 )
 from aioanalytics._models import build_wire, encode, new_message_id, now_timestamp, wire_dict
+from aioanalytics._validation import describe_error
 
 
 class Plan(enum.Enum):
@@ -229,8 +232,15 @@ extras = st.sampled_from(
         (1, "x"),
         b"bad",
         float("nan"),
+        {"order": {"items": [{"raw": b"x"}]}},
+        [1, 10**4300],
+        Decimal("1e600000"),
+        Decimal("1e-7"),
+        datetime.max.replace(tzinfo=timezone(timedelta(hours=-1))),
     ]
 )
+#: Any offset, so that some datetimes fall off the calendar once converted to UTC.
+offsets = st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23)))
 contexts = st.none() | st.fixed_dictionaries(
     {},
     optional={
@@ -276,7 +286,7 @@ def _both(
         try:
             results.append(run())
         except pydantic.ValidationError as exc:
-            results.append(("error", sorted(str(e["loc"]) for e in exc.errors())))
+            results.append(("error", sorted((str(e["loc"]), e["msg"]) for e in exc.errors())))
     return results[0], results[1]
 
 
@@ -291,7 +301,7 @@ def _snake(key: str) -> str:
     event=st.none() | st.text(max_size=5) | st.integers(),
     properties=objects | st.builds(lambda v: {"v": v}, extras),
     context=contexts,
-    timestamp=st.none() | st.datetimes(timezones=st.none() | st.just(UTC)),
+    timestamp=st.none() | st.datetimes(timezones=st.none() | st.just(UTC) | offsets),
     integrations=st.none() | st.just({"All": False, "Mixpanel": True}),
     message_id=st.none() | st.just("m-1") | st.just("x" * 100),
 )
@@ -355,9 +365,255 @@ def test_track_shortcut_matches_the_model(user_id: Any, event: Any, properties: 
             message.pop("messageId"), message.pop("timestamp")
             results.append(message)
         except pydantic.ValidationError as exc:
-            results.append(("error", sorted(str(e["loc"]) for e in exc.errors())))
+            results.append(("error", sorted((str(e["loc"]), e["msg"]) for e in exc.errors())))
     assert results[0] == results[1]
 
 
 def _present(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+# -- values the wire cannot carry are refused at the call, naming their path -----------------
+
+#: Each call's arguments, and the JSON object field it takes (alias has none: its context).
+CALLS: dict[str, tuple[Any, dict[str, Any], str]] = {
+    "identify": (Identify, {"user_id": "u"}, "traits"),
+    "track": (Track, {"user_id": "u", "event": "e"}, "properties"),
+    "page": (Page, {"user_id": "u", "name": "Home"}, "properties"),
+    "screen": (Screen, {"user_id": "u", "name": "Home"}, "properties"),
+    "group": (Group, {"user_id": "u", "group_id": "g"}, "traits"),
+    "alias": (Alias, {"user_id": "u", "previous_id": "p"}, "context"),
+}
+
+
+def _call(call: str, **kwargs: Any) -> dict[str, Any]:
+    """Make ``call`` through a client (the fast paths) and return the message it sent."""
+
+    async def main() -> dict[str, Any]:
+        transport = MemoryTransport()
+        async with Analytics("key", transport=transport) as analytics:
+            await getattr(analytics, call)(**{**CALLS[call][1], **kwargs})
+        (message,) = transport.messages
+        return message
+
+    return asyncio.run(main())
+
+
+def _model(call: str, **kwargs: Any) -> dict[str, Any]:
+    """Build ``call``'s model directly (the pydantic path) and return its wire dict."""
+    model, base, _ = CALLS[call]
+    return wire_dict(model(**{**base, **kwargs}))
+
+
+PATHS = [_call, _model]
+
+
+@pytest.mark.parametrize("build", PATHS, ids=["client", "model"])
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("where", ["object", "context", "integrations"])
+def test_nested_invalid_value_names_its_path(call: str, where: str, build: Any) -> None:
+    """For each of the six calls, on the client's fast paths and on the model's: the error
+    names the value's path (``properties.order.items[0].raw``), not only the field."""
+    field = CALLS[call][2] if where == "object" else where
+    value = {"order": {"items": [{"raw": b"\x00"}]}}
+    if field == "context":
+        value = {"device": value}
+    with pytest.raises(pydantic.ValidationError) as caught:
+        build(call, **{field: value})
+    path = f"{field}.device" if field == "context" else field
+    assert f"{path}.order.items[0].raw: value of type bytes is not JSON-serializable" in str(
+        caught.value
+    )
+    [error] = caught.value.errors()
+    assert error["loc"] == (*path.split("."), "order", "items", 0, "raw")
+    assert error["input"] == b"\x00"
+
+
+def test_nested_paths_name_awkward_keys_and_context_traits() -> None:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        _model("track", context={"traits": {"a.b": [{1: "x"}]}})
+    assert "context.traits['a.b'][0]: keys must be strings, not int (1)" in str(caught.value)
+    assert caught.value.errors()[0]["loc"] == ("context", "traits", "a.b", 0)
+
+
+def test_describe_error_names_the_nested_path() -> None:
+    """The collector's 400 and ``aioanalytics import`` say where the value is too."""
+    data = {"type": "track", "userId": "u", "event": "e", "properties": {"a": [1, float("nan")]}}
+    with pytest.raises(pydantic.ValidationError) as caught:
+        parse_message(data)
+    assert describe_error(caught.value, data, prefix="batch[3]") == (
+        "batch[3].properties.a[1]: nan is not a valid JSON number"
+    )
+
+
+EDGES = [
+    datetime.max.replace(tzinfo=timezone(timedelta(hours=-1))),
+    datetime.min.replace(tzinfo=timezone(timedelta(hours=14))),
+]
+
+
+@pytest.mark.parametrize("build", PATHS, ids=["client", "model"])
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("edge", EDGES, ids=["max-minus-1h", "min-plus-14h"])
+def test_datetime_out_of_range_in_utc_is_a_validation_error(
+    call: str, edge: datetime, build: Any
+) -> None:
+    """An aware datetime that falls off the calendar once converted to UTC is a
+    ValidationError (it was an OverflowError), as ``timestamp`` or as a value."""
+    with pytest.raises(pydantic.ValidationError) as caught:
+        build(call, timestamp=edge)
+    assert caught.value.errors()[0]["loc"] == ("timestamp",)
+    assert "out of range once converted to UTC" in str(caught.value)
+    field = CALLS[call][2]
+    with pytest.raises(pydantic.ValidationError) as caught:
+        build(call, **{field: {"at": {"when": [edge]}}})
+    assert f"{field}.at.when[0]: {edge.isoformat()} is out of range" in str(caught.value)
+
+
+def test_datetimes_at_the_calendar_ends_in_utc_are_accepted() -> None:
+    wire = _call("track", timestamp=datetime.max, properties={"first": datetime.min})
+    assert wire["timestamp"] == "9999-12-31T23:59:59.999Z"
+    assert wire["properties"] == {"first": "0001-01-01T00:00:00.000Z"}
+
+
+class Huge(enum.IntEnum):
+    BIG = 10**4300
+
+
+@pytest.mark.parametrize("build", PATHS, ids=["client", "model"])
+@pytest.mark.parametrize(
+    "huge",
+    [10**4300, -(10**4300), Huge.BIG, Decimal("1e4300"), Decimal("-1e600000")],
+    ids=["int", "negative-int", "int-enum", "decimal", "decimal-1e600000"],
+)
+def test_numbers_the_receiver_cannot_parse_are_refused(huge: Any, build: Any) -> None:
+    """An integer of more than 4300 digits is refused at the call: Python's json (and so a
+    collector written in Python) cannot parse it. A Decimal is judged by its exponent, before
+    it is converted at all (``Decimal("1e600000")`` took seconds to convert)."""
+    with pytest.raises(pydantic.ValidationError) as caught:
+        build("track", properties={"n": [huge]})
+    assert caught.value.errors()[0]["loc"] == ("properties", "n", 0)
+    assert "properties.n[0]: " in str(caught.value)
+    assert "4300 digits" in str(caught.value)
+
+
+def test_largest_parseable_numbers_are_accepted() -> None:
+    largest = 10**4300 - 1
+    properties = {
+        "int": largest,
+        "neg": -largest,
+        "dec": Decimal("9e4299"),
+        "tiny": Decimal("1e-600000"),
+    }
+    for build in PATHS:
+        wire = build("track", properties=properties)
+        received = json.loads(json.dumps(wire))  # the receiving side parses it back
+        assert received["properties"] == {
+            "int": largest,
+            "neg": -largest,
+            "dec": 9 * 10**4299,
+            "tiny": 0.0,
+        }
+
+
+@pytest.mark.parametrize("build", PATHS, ids=["client", "model"])
+def test_decimal_beyond_a_float_is_refused(build: Any) -> None:
+    """A Decimal that is not an integer becomes a float: one too large for a float is refused
+    (it was sent as ``Infinity``, which is not JSON)."""
+    with pytest.raises(pydantic.ValidationError, match="too large for a 64-bit float"):
+        build("track", properties={"price": Decimal("1" * 400 + ".5")})
+
+
+def _strict_json(data: bytes) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(data, parse_constant=refuse)
+
+
+@settings(max_examples=200, deadline=None)
+@given(number=st.floats(allow_nan=False, allow_infinity=False))
+def test_floats_are_sent_as_standard_json(number: float) -> None:
+    """Every finite float is sent as a JSON number that reads back as the same float."""
+    for wire in (
+        encode(Track(user_id="u", event="e", properties={"x": number})),
+        pydantic_core.to_json(  # as the client serializes the fast path's wire dict
+            build_wire(
+                Track,
+                "u",
+                None,
+                None,
+                None,
+                None,
+                "m",
+                {"type": "track", "event": "e", "properties": {"x": number}},
+                ("properties",),
+                ("event",),
+            )
+        ),
+    ):
+        text = wire.decode()
+        assert re.search(r'"x":-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?}', text)
+        assert _strict_json(wire)["properties"]["x"] == number
+
+
+def test_paths_through_converted_containers() -> None:
+    """Tuples, sets, other mappings and enums are converted before they are cleaned; the
+    path still runs through them to the value."""
+
+    class Shape(enum.Enum):
+        BAD = ("ok", [b"raw"])
+
+    properties = {
+        "pair": [(1, b"x")],
+        "tags": [frozenset({b"y"})],
+        "view": types.MappingProxyType({"inner": [1.5, float("inf")]}),
+        "shape": {"s": Shape.BAD},
+    }
+    expected = {
+        "pair": ("properties.pair[0][1]", ("properties", "pair", 0, 1)),
+        "tags": ("properties.tags[0][0]", ("properties", "tags", 0, 0)),
+        "view": ("properties.view.inner[1]", ("properties", "view", "inner", 1)),
+        "shape": ("properties.shape.s[1][0]", ("properties", "shape", "s", 1, 0)),
+    }
+    for key, value in properties.items():
+        path, loc = expected[key]
+        for build in PATHS:
+            with pytest.raises(pydantic.ValidationError) as caught:
+                build("track", properties={key: value})
+            assert f"{path}: " in str(caught.value)
+            assert caught.value.errors()[0]["loc"] == loc
+
+
+def test_deeply_nested_lists_fail_once_each_level() -> None:
+    """A value deep inside nested lists is located in one pass over the levels (locating it
+    by cleaning each level again would double the work at every level: 2**64 steps)."""
+    deep: Any = [b"x"]
+    for _ in range(60):
+        deep = [0, deep]
+    with pytest.raises(pydantic.ValidationError) as caught:
+        Track(user_id="u", event="e", properties={"d": deep})
+    assert "properties.d" + "[1]" * 60 + "[0]: value of type bytes" in str(caught.value)
+    too_deep: Any = ["x"]
+    for _ in range(200):
+        too_deep = [too_deep]
+    with pytest.raises(pydantic.ValidationError, match="nested deeper than 64 levels"):
+        Track(user_id="u", event="e", properties={"d": too_deep})
+
+
+def test_parse_message_takes_numbers_as_written() -> None:
+    """A collector accepts every valid JSON number and validates with parse_message (it reads
+    an integer past 4300 digits as a Decimal): parse_message keeps such numbers, without
+    converting them at length, while the calls and the constructors refuse them."""
+    numbers = [Decimal("9" * 4301), Decimal("-" + "1" * 10_000), 10**5000, Decimal("1e600000")]
+    for number in numbers:
+        data = {"type": "track", "userId": "u", "event": "e", "properties": {"n": [number]}}
+        message = parse_message(data)
+        assert isinstance(message, Track)
+        assert message.properties == {"n": [number]}
+        with pytest.raises(pydantic.ValidationError, match="4300 digits"):
+            Track(user_id="u", event="e", properties={"n": [number]})
+    with pytest.raises(pydantic.ValidationError):
+        parse_message({"type": "track", "userId": "u", "event": "e", "properties": {"b": b""}})
+    with pytest.raises(pydantic.ValidationError, match="4300 digits"):  # still refused after
+        _call("track", properties={"n": 10**4300})

@@ -28,7 +28,12 @@ class Record:
 
 
 class Endpoint(Protocol):
-    """One HTTP endpoint of a destination, with its own batch limits and answer rules."""
+    """One HTTP endpoint of a destination, with its own batch limits and answer rules.
+
+    The credentials a request carries in its headers are redacted from the response body
+    before :meth:`decide` or an error sees it; an endpoint that sends a credential elsewhere
+    (in the body, in the URL) may name it in a ``secrets`` tuple of strings, redacted too.
+    """
 
     @property
     def limits(self) -> BatchLimits:

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .._config import BatchLimits
@@ -52,6 +52,7 @@ from ._mapping import (
     normalize_key,
     parse_date,
 )
+from ._secrets import CredentialSettings
 
 __all__ = [
     "Mixpanel",
@@ -184,6 +185,8 @@ class MixpanelEndpoint:
 
     ``strict`` marks ``/import`` (``strict=1``): any 2xx is success there, and a 400 lists
     the failed records while the valid ones were imported, so it is never retried.
+    ``secrets`` are redacted from response bodies (the token travels in the records, not in
+    a header).
     """
 
     url: str
@@ -193,6 +196,7 @@ class MixpanelEndpoint:
     strict: bool = False
     health: _Health = field(default_factory=_Health)
     envelope_bytes: int = 2  # "[" and "]"
+    secrets: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"MixpanelEndpoint(url={self.url!r})"
@@ -240,7 +244,7 @@ def _verbose_outcome(text: str) -> Decision:
     return Decision.REJECT if status in (0, "0") else Decision.ACCEPT
 
 
-class ServiceAccount(BaseModel):
+class ServiceAccount(CredentialSettings):
     """A Mixpanel service account, for ``/import``: ``username:secret`` and the project id."""
 
     model_config = ConfigDict(
@@ -252,7 +256,7 @@ class ServiceAccount(BaseModel):
     project_id: str = Field(min_length=1)
 
 
-class Mixpanel(BaseModel):
+class Mixpanel(CredentialSettings):
     """The Mixpanel destination and its settings (Segment's setting names, in snake case).
 
     Usage::
@@ -362,12 +366,28 @@ class Mixpanel(BaseModel):
         )
         verbose = json_headers()
         health = self._health
+        account = self.service_account
+        secrets = tuple(
+            secret
+            for secret in (self.token, self.api_secret, account.secret if account else None)
+            if secret is not None
+        )
         endpoints: dict[str, Endpoint] = {
             "track": MixpanelEndpoint(
-                f"{host}/track?verbose=1&ip=0", verbose, limits, retry, health=health
+                f"{host}/track?verbose=1&ip=0",
+                verbose,
+                limits,
+                retry,
+                health=health,
+                secrets=secrets,
             ),
             "engage": MixpanelEndpoint(
-                f"{host}/engage?verbose=1&ip=0", verbose, limits, retry, health=health
+                f"{host}/engage?verbose=1&ip=0",
+                verbose,
+                limits,
+                retry,
+                health=health,
+                secrets=secrets,
             ),
             "alias": MixpanelEndpoint(
                 f"{host}/track?verbose=1&ip=0",
@@ -375,9 +395,9 @@ class Mixpanel(BaseModel):
                 BatchLimits(1, MAX_REQUEST_BYTES, 0.0, MAX_RECORD_BYTES),
                 retry,
                 health=health,
+                secrets=secrets,
             ),
         }
-        account = self.service_account
         if account is not None or self.api_secret is not None:
             if account is not None:
                 url = f"{host}/import?strict=1&project_id={account.project_id}"
@@ -397,6 +417,7 @@ class Mixpanel(BaseModel):
                 retry,
                 strict=True,
                 health=health,
+                secrets=secrets,
             )
         self._endpoints = endpoints
         self._increment_names = frozenset(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .._config import BatchLimits
@@ -34,6 +34,7 @@ from .._transports.base import Request, Response
 from ._base import Endpoint, Record
 from ._http import base_url, json_headers
 from ._mapping import distinct_id, full_name, iso_ms, parse_date, without_none
+from ._secrets import CredentialSettings
 
 __all__ = ["TrakIo", "TrakIoEndpoint", "person_properties"]
 
@@ -76,7 +77,7 @@ class TrakIoEndpoint:
         )
 
 
-class TrakIo(BaseModel):
+class TrakIo(CredentialSettings):
     """The Trak.io destination and its settings.
 
     Usage::
