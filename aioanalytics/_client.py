@@ -62,7 +62,7 @@ from ._models import (
     wire_dict,
 )
 from ._retry import Decision, RetryPolicy, retry_after
-from ._spool import Recovery
+from ._spool import Recovery, SpoolError
 from ._spooler import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, Durability, Spooler
 from ._transports.base import AsyncTransport, Response
 from ._transports.http import HTTPTransport
@@ -110,7 +110,9 @@ class Stats:
     ``rejected``: refused at the call (invalid or too large); ``retried``: HTTP attempts that
     were retries; ``batches``: requests sent (each attempt); ``bytes_sent``: request bytes on
     the wire (after gzip); ``replayed``: records read back from the spool when the client
-    opened; ``spool_damaged``: damaged regions found in the spool (logged as warnings).
+    opened; ``spool_damaged``: damaged regions found in the spool (logged as warnings);
+    ``spool_errors``: calls refused with :class:`SpoolError` because the spool could not be
+    written (a full disk: the message was not accepted).
     """
 
     enqueued: int = 0
@@ -123,6 +125,7 @@ class Stats:
     bytes_sent: int = 0
     replayed: int = 0
     spool_damaged: int = 0
+    spool_errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for logging or metrics export)."""
@@ -1110,6 +1113,9 @@ class Analytics:
             seqs = await spool.append([(lane.spool_key, item._data) for lane, item in entry])
         except QueueFull:
             self.stats.dropped += 1
+            raise
+        except SpoolError:
+            self.stats.spool_errors += 1
             raise
         entry = [
             (lane, _SpooledItem(item._data, item.sink, seq))
