@@ -429,8 +429,12 @@ class Spool:
                 target.size += head.live_bytes
                 self.used_bytes += head.live_bytes
             del segments[0]
-            # A dead segment goes first, unless a compacted one before it is still on disk.
-            (unlinks if copies else removes).append(head)
+            # A dead segment goes before the writes, unless one before it waits for them (a
+            # compacted one, or one this job writes to: unlinked, then written, it would stay).
+            if copies or unlinks or any(segment is head for segment, _ in self._pending):
+                unlinks.append(head)
+            else:
+                removes.append(head)
             self.used_bytes -= head.size
         job = Job(
             self._pending,
@@ -472,6 +476,9 @@ class Spool:
         if job.done:  # written and synced: only unlinks are left, and the data is safe
             self._removes[:0] = job.unlinks
             return
+        back = job.removes + job.unlinks  # first: the sizes below count in used_bytes
+        self._segments[:0] = back
+        self.used_bytes += sum(segment.size for segment in back)
         where = self._where
         forgotten: set[int] = set()
         acked: list[int] = []
@@ -508,9 +515,6 @@ class Spool:
                     where[seq] = source
             source.live = live
             source.live_bytes = sum(live.values())
-        back = job.removes + job.unlinks
-        self._segments[:0] = back
-        self.used_bytes += sum(segment.size for segment in back)
         # Ahead of what was staged since (merged when it is for the same segment).
         pending = self._pending
         if restaged and pending and pending[0][0] is restaged[-1][0]:
