@@ -255,8 +255,10 @@ def test_random_full_disk_episodes_lose_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     """Records staged and acknowledged at random, on a disk whose free space comes and goes
-    (writes cut short anywhere, syncs failing): the byte count always matches the disk, and
-    once there is room, recovery finds exactly the records still live, with no damage."""
+    (writes cut short anywhere, syncs failing), with crashes and restarts on a full disk:
+    the byte count always matches the disk, no file is empty, a restart replays every live
+    record a write took, and once there is room, recovery finds exactly the records still
+    live, with no damage."""
     rng = random.Random(seed)
     path = tmp_path / "spool"
     spool = Spool(path, max_bytes=1 << 20)
@@ -264,8 +266,17 @@ def test_random_full_disk_episodes_lose_nothing(
     disk = Disk(monkeypatch, path, 1 << 30)
     real_sync = _spool._fdatasync
     live: set[int] = set()
+    durable: set[int] = set()  # live records a successful write took
     failures = compactions = 0
     for _ in range(150):
+        if rng.random() < 0.05:  # crash, and open again on a disk with little room
+            crash(spool)
+            disk.capacity = disk.used() + rng.choice([0, 5_000, 1 << 30])
+            spool = Spool(path, max_bytes=1 << 20)
+            recovery = spool.recover()
+            found = {r.seq for r in recovery.records}
+            assert recovery.damage == [] and durable & live <= found
+            live, durable = found, set(found)
         for _ in range(rng.randrange(0, 30)):
             size = rng.randrange(10, 3000)
             if spool.has_room(spool.record_bytes(KEY, data(0, size))):
@@ -290,6 +301,8 @@ def test_random_full_disk_episodes_lose_nothing(
             assert exc.errno == errno.ENOSPC
             spool.failed(job)
             failures += 1
+        else:
+            durable = set(live)
         assert spool.used_bytes == disk.used() + spool.staged_bytes
         assert all(p.stat().st_size > 0 for p in segment_files(path))
     assert failures > 20
