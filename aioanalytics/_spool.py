@@ -169,8 +169,7 @@ class Job:
     ``removes`` (dead oldest segments), ``writes`` (chunks per segment), ``copies`` (live
     records of a compacted segment), a sync if ``sync``, then ``unlinks`` (compacted
     segments and the dead ones after them). ``write`` takes off ``removes`` and ``unlinks``
-    what it did and sets ``done`` once the sync is over: :meth:`Spool.failed` puts back the
-    rest."""
+    what it unlinked: the next job retries the rest, or :meth:`Spool.failed` puts it back."""
 
     writes: list[tuple[_Segment, list[bytes]]]
     copies: list[tuple[_Segment, frozenset[int], _Segment]]
@@ -178,7 +177,6 @@ class Job:
     sync: bool
     records: int  #: data records in ``writes``
     removes: list[_Segment] = field(default_factory=list)
-    done: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.writes or self.copies or self.unlinks or self.removes or self.sync)
@@ -275,6 +273,16 @@ def _write_all(fd: int, chunks: list[bytes]) -> int:
     return total
 
 
+def _unlink(segments: list[_Segment]) -> None:
+    """Unlink segments in order, taking each off the list; stop at the first that fails."""
+    while segments:
+        try:
+            segments[0].path.unlink(missing_ok=True)
+        except OSError:
+            return
+        del segments[0]
+
+
 def _segment_bytes(max_bytes: int) -> int:
     return max(_MIN_SEGMENT_BYTES, min(_MAX_SEGMENT_BYTES, max_bytes // 16))
 
@@ -314,7 +322,7 @@ class Spool:
         self._next_seq = 1
         self._next_number = 1
         self._prefixes: dict[bytes, bytes] = {}
-        self._removes: list[_Segment] = []  # dead segments a failed job did not unlink
+        self._last: Job | None = None  # the last job taken: what it could not unlink
         self._fd: int | None = None
         self._fd_segment: _Segment | None = None
         self._lock_fd: int | None = None
@@ -390,7 +398,8 @@ class Spool:
 
     def has_work(self) -> bool:
         """Whether :meth:`take` would produce a job that writes something."""
-        return bool(self._pending or self._acked or self._removes)
+        last = self._last
+        return bool(self._pending or self._acked or (last and (last.removes or last.unlinks)))
 
     def take(self, *, sync: bool) -> Job:
         """Hand over everything staged, plus ack records and segment removal, as one job."""
@@ -407,7 +416,8 @@ class Spool:
                 segment.size += size
                 self.used_bytes += size
         copies: list[tuple[_Segment, frozenset[int], _Segment]] = []
-        removes, self._removes = self._removes, []
+        last, self._last = self._last, None
+        removes = last.removes + last.unlinks if last is not None else []
         unlinks: list[_Segment] = []
         segments = self._segments
         while len(segments) > 1:
@@ -446,6 +456,7 @@ class Spool:
         )
         self._pending = []
         self.staged_bytes = self.staged_records = 0
+        self._last = job
         return job
 
     def _chunks_for(self, size: int) -> tuple[_Segment, list[bytes]]:
@@ -473,10 +484,8 @@ class Spool:
         segments, ahead of anything staged since; its data records no longer live (their
         callers took them back) are forgotten, with their acknowledgments. Segments it did
         not unlink are the spool's again: a compaction that did not finish is undone."""
-        if job.done:  # written and synced: only unlinks are left, and the data is safe
-            self._removes[:0] = job.unlinks
-            return
         back = job.removes + job.unlinks  # first: the sizes below count in used_bytes
+        job.removes, job.unlinks = [], []
         self._segments[:0] = back
         self.used_bytes += sum(segment.size for segment in back)
         where = self._where
@@ -527,15 +536,13 @@ class Spool:
     # -- the worker thread's side: I/O ---------------------------------------------------
 
     def write(self, job: Job) -> list[Damage]:
-        """Carry out a job; return damage met while copying. Raises ``OSError``, having cut
-        every segment the job wrote to back to its length before the job (rule 5): pass the
-        job to :meth:`failed` then."""
+        """Carry out a job; return damage met while copying. Raises ``OSError`` if a write or
+        the sync fails, having cut every segment the job wrote to back to its length before
+        the job (rule 5): pass the job to :meth:`failed` then. A segment that cannot be
+        unlinked is left to the next job."""
         if self._forked:
             raise SpoolError(f"the spool {str(self.path)!r} belongs to the parent process")
-        removes = job.removes
-        while removes:  # first: room on a full disk
-            removes[0].path.unlink(missing_ok=True)
-            del removes[0]
+        _unlink(job.removes)  # first: room on a full disk
         marks = {segment: segment.disk for segment, _ in job.writes}
         for _, _, target in job.copies:
             marks.setdefault(target, target.disk)
@@ -556,11 +563,7 @@ class Spool:
         except OSError:
             self._cut_back(marks)
             raise
-        job.done = True
-        unlinks = job.unlinks
-        while unlinks:
-            unlinks[0].path.unlink(missing_ok=True)
-            del unlinks[0]
+        _unlink(job.unlinks)
         return damage
 
     def _cut_back(self, marks: dict[_Segment, int]) -> None:
@@ -697,7 +700,7 @@ class Spool:
             os.close(self._fd)
             self._fd = self._fd_segment = None
         self._segments = segments
-        self._pending, self._acked, self._removes = [], [], []
+        self._pending, self._acked, self._last = [], [], None
         self.staged_bytes = self.staged_records = 0
         self.used_bytes = sum(sizes)
 

@@ -131,7 +131,10 @@ class Spooler:
         except SpoolError:
             raise
         except OSError as exc:
-            raise SpoolError(f"cannot open the spool {str(self.spool.path)!r}: {exc}") from exc
+            message = f"cannot open the spool {str(self.spool.path)!r}: {exc}"
+            raise (
+                SpoolError(message) if exc.errno is None else SpoolError(exc.errno, message)
+            ) from exc
         if recovery.kept is not None:
             logger.warning(
                 "spool %r: could not rewrite it on open (%s); its %d segment(s) are used as "
@@ -255,21 +258,22 @@ class Spooler:
                 if commit is not None:
                     commit.set_exception(error)
                     commit.exception()  # retrieved: only its waiters care
-            else:
-                if self.failure is not None:
-                    self._recovered(loop.time())
-                for region in damage:
-                    logger.warning("spool damaged: %s; the records around it are kept", region)
-                self.jobs += 1
-                self.records += job.records
-                if job.sync:
-                    self.syncs += 1
-                    self._last_sync = now
-                    self._unsynced = False
-                elif job.writes or job.copies:
-                    self._unsynced = True
-                if commit is not None:
-                    commit.set_result(None)
+                self._room.set()
+                continue
+            if self.failure is not None:
+                self._recovered(loop.time())
+            for region in damage:
+                logger.warning("spool damaged: %s; the records around it are kept", region)
+            self.jobs += 1
+            self.records += job.records
+            if job.sync:
+                self.syncs += 1
+                self._last_sync = now
+                self._unsynced = False
+            elif job.writes or job.copies:
+                self._unsynced = True
+            if commit is not None:
+                commit.set_result(None)
             self._room.set()
 
     def _failed(self, exc: Exception, now: float) -> SpoolError:

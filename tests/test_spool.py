@@ -739,3 +739,31 @@ async def test_send_false_neither_spools_nor_replays(tmp_path: Path) -> None:
     async with client(tmp_path, up) as analytics:
         await analytics.flush()
     assert [m["event"] for m in up.messages] == ["kept"]
+
+
+def test_a_segment_that_cannot_be_unlinked_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failing to unlink a dead segment does not fail the write; the next job unlinks it."""
+    spool, _, _ = reopen(tmp_path)
+    seqs = [spool.stage(KEY, data(i, 1000)) for i in range(200)]
+    spool.write(spool.take(sync=True))
+    first = segment_files(tmp_path)[0]
+    spool.ack(seqs[:100])
+    real = Path.unlink
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    job = spool.take(sync=False)
+    assert job.removes
+    spool.write(job)  # the acks are written all the same
+    assert first.exists() and spool.has_work()
+    monkeypatch.setattr(Path, "unlink", real)
+    spool.write(spool.take(sync=False))
+    assert not first.exists()
+    assert spool.used_bytes == sum(p.stat().st_size for p in segment_files(tmp_path))
+    crash(spool)
+    _, records, _ = reopen(tmp_path)
+    assert [r.seq for r in records] == seqs[100:]
