@@ -106,25 +106,32 @@ def test_a_child_does_not_keep_the_spool_locked(tmp_path: Path) -> None:
     while the child still lives."""
     loop = asyncio.new_event_loop()
     analytics = Analytics("key", transport=MemoryTransport(), spool=tmp_path)
-    read, write = os.pipe()
+    ready_read, ready_write = os.pipe()  # the child is up (its fork handlers have run)
+    go_read, go_write = os.pipe()  # the parent is done: the child may leave
     try:
         loop.run_until_complete(analytics.open())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid == 0:  # pragma: no cover - the child waits for the parent, then leaves
-            os.close(write)
-            os.read(read, 1)
-            os._exit(0)
-        os.close(read)
+            try:
+                os.close(go_write)
+                os.write(ready_write, b"r")
+                os.read(go_read, 1)
+            finally:
+                os._exit(0)
+        os.close(ready_write)
+        assert os.read(ready_read, 1) == b"r"  # or EOF (b""): the child died
         loop.run_until_complete(analytics.aclose())
         again = Analytics("key", transport=MemoryTransport(), spool=tmp_path)
         loop.run_until_complete(again.open())  # the child is alive: it holds a copy of all fds
         loop.run_until_complete(again.aclose())
     finally:
-        os.close(write)  # the child reads EOF and exits
+        os.close(go_write)  # the child reads EOF and exits
         loop.run_until_complete(analytics.aclose())
         loop.close()
+        for fd in (ready_read, go_read):
+            os.close(fd)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
 
