@@ -509,7 +509,7 @@ class Spool:
                     acked += struct.unpack_from(f"<{(end - start) // 8}Q", buf, start)
             segment.size -= dropped
             self.used_bytes -= dropped
-            self.staged_bytes += sum(len(chunk) for chunk in kept)
+            self.staged_bytes += sum(len(chunk) for chunk in kept) - new * len(MAGIC)
             self.staged_records += len(kept) - new
             restaged.append((segment, kept))
         # Undo compactions: the records still live go back to their old segment.

@@ -293,8 +293,11 @@ def test_random_full_disk_episodes_lose_nothing(
             real_sync(fd)
 
         monkeypatch.setattr(_spool, "_fdatasync", sync)
+        last = spool._next_seq - 1  # the job takes every record up to this one
         job = spool.take(sync=rng.random() < 0.5)
         compactions += bool(job.copies)
+        for _ in range(rng.choice([0, 0, 3])):  # staged while the job is written
+            live.add(spool.stage(KEY, data(rng.randrange(1000), rng.randrange(10, 3000))))
         try:
             spool.write(job)
         except OSError as exc:
@@ -302,8 +305,9 @@ def test_random_full_disk_episodes_lose_nothing(
             spool.failed(job)
             failures += 1
         else:
-            durable = set(live)
-        assert spool.used_bytes == disk.used() + spool.staged_bytes
+            durable = set(live) - {seq for seq, _ in spool._where.items() if seq > last}
+        staged = sum(len(chunk) for _, chunks in spool._pending for chunk in chunks)
+        assert spool.used_bytes == disk.used() + staged
         assert all(p.stat().st_size > 0 for p in segment_files(path))
     assert failures > 20
     assert compactions > 0 or seed % 3 != 2  # acknowledging little, the spool compacts
@@ -316,6 +320,28 @@ def test_random_full_disk_episodes_lose_nothing(
     recovery = Spool(path, max_bytes=1 << 20).recover()
     assert recovery.damage == []
     assert [r.seq for r in recovery.records] == sorted(live)
+
+
+def test_close_on_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing on a full disk: with nothing live the segments go all the same (the acks that
+    cannot be written are not needed); with records live the error is raised and the
+    segments stay, for the next start."""
+    for live in (False, True):
+        path = tmp_path / str(live)
+        disk = Disk(monkeypatch, path.parent, 1 << 30)
+        spool = Spool(path, max_bytes=1 << 20)
+        spool.recover()
+        seqs = fill_spool(spool, 100)
+        spool.ack(seqs[: 99 if live else 100])
+        disk.capacity = 0
+        if live:
+            with pytest.raises(OSError, match="No space left"):
+                spool.close(spool.take(sync=True))
+            recovery = Spool(path, max_bytes=1 << 20).recover()
+            assert seqs[-1] in {r.seq for r in recovery.records}
+        else:
+            spool.close(spool.take(sync=True))
+            assert segment_files(path) == []
 
 
 # -- the asyncio driver ----------------------------------------------------------------------
@@ -362,6 +388,25 @@ async def test_calls_fail_clearly_while_full_and_succeed_again(
     await spooler.aclose()
     recovery = Spool(tmp_path, max_bytes=1 << 22).recover()
     assert recovery.damage == [] and [r.seq for r in recovery.records] == seqs + last
+
+
+@pytest.mark.anyio
+async def test_another_io_error_says_what_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error other than a full disk fails the call with its own errno and text."""
+    spooler = await open_spooler(tmp_path)
+
+    def broken(fd: int, buffers: list[bytes]) -> int:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(_spool, "_writev", broken)
+    with pytest.raises(SpoolError, match="writing the spool .* failed .*Input/output") as info:
+        await spooler.append([(KEY, data(1))])
+    assert info.value.errno == errno.EIO and "disk is full" not in str(info.value)
+    monkeypatch.undo()
+    await spooler.append([(KEY, data(2))])
+    await spooler.aclose()
 
 
 @pytest.mark.anyio
