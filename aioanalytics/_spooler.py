@@ -260,7 +260,7 @@ class Spooler:
                     commit.exception()  # retrieved: only its waiters care
                 self._room.set()
                 continue
-            if self.failure is not None:
+            if self.failure is not None and job.records:  # the disk takes messages again
                 self._recovered(loop.time())
             for region in damage:
                 logger.warning("spool damaged: %s; the records around it are kept", region)
