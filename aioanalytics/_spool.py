@@ -323,6 +323,7 @@ class Spool:
         self._next_number = 1
         self._prefixes: dict[bytes, bytes] = {}
         self._last: Job | None = None  # the last job taken: what it could not unlink
+        self._sealed: _Segment | None = None  # an old segment kept by recovery: not appended to
         self._fd: int | None = None
         self._fd_segment: _Segment | None = None
         self._lock_fd: int | None = None
@@ -463,8 +464,10 @@ class Spool:
         """The segment a record of ``size`` bytes goes to (rotating when full), and its list
         of staged chunks."""
         segments = self._segments
-        if not segments or (
-            segments[-1].size > len(MAGIC) and segments[-1].size + size > self.segment_bytes
+        if (
+            not segments
+            or segments[-1] is self._sealed
+            or (segments[-1].size > len(MAGIC) and segments[-1].size + size > self.segment_bytes)
         ):
             number = self._next_number
             self._next_number += 1
@@ -700,6 +703,7 @@ class Spool:
             os.close(self._fd)
             self._fd = self._fd_segment = None
         self._segments = segments
+        self._sealed = segments[-1] if segments else None
         self._pending, self._acked, self._last = [], [], None
         self.staged_bytes = self.staged_records = 0
         self.used_bytes = sum(sizes)

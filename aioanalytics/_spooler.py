@@ -24,11 +24,12 @@ the record is sent again on the next start (at least once), never that it is los
 A failed write (a full disk: ``ENOSPC``) fails the callers waiting for it with a
 :class:`~aioanalytics._spool.SpoolError` that says so; their messages were not accepted. The
 spool leaves nothing of the failed write on disk and keeps everything else it needs (see
-``_spool.py``, rule 5). Until a write succeeds again every call waits for its write (with
-``"interval"`` too), so each one hears whether the disk took its message; what is left to
-write is retried every :data:`RETRY_INTERVAL` seconds at most, or at once for a new call.
-Segments with nothing live are removed all the while, which is what frees the disk when
-messages are delivered. The first failure is logged at ERROR, the recovery at WARNING.
+``_spool.py``, rule 5). Until a write with messages in it succeeds again, every call waits
+for its write (with ``"interval"`` too), so each one hears whether the disk took its message;
+what is left to write is retried every :data:`RETRY_INTERVAL` seconds at most, or at once
+for a new call. Segments with nothing live are removed all the while: that is what frees
+the disk as messages are delivered. The first failure is logged at ERROR, the recovery at
+WARNING, with the count of failed writes in between.
 """
 
 from __future__ import annotations
