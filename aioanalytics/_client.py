@@ -64,7 +64,7 @@ from ._models import (
 )
 from ._observe import RequestObserver
 from ._retry import Decision, RetryPolicy, retry_after
-from ._spool import Recovery
+from ._spool import Recovery, SpoolError
 from ._spooler import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, Durability, Spooler
 from ._transports.base import AsyncTransport, Response
 from ._transports.http import HTTPTransport
@@ -121,7 +121,9 @@ class Stats:
     the wire (after gzip); ``replayed``: records read back from the spool when the client
     opened; ``spool_damaged``: damaged regions found in the spool (logged as warnings);
     ``plan_violations``: messages that broke the ``tracking_plan`` (whatever ``on_violation``
-    then did with them).
+    then did with them);
+    ``spool_errors``: calls refused with :class:`SpoolError` because the spool could not be
+    written (a full disk: the message was not accepted).
     """
 
     enqueued: int = 0
@@ -135,6 +137,7 @@ class Stats:
     replayed: int = 0
     spool_damaged: int = 0
     plan_violations: int = 0
+    spool_errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for logging or metrics export)."""
@@ -1154,6 +1157,9 @@ class Analytics:
             seqs = await spool.append([(lane.spool_key, item._data) for lane, item in entry])
         except QueueFull:
             self.stats.dropped += 1
+            raise
+        except SpoolError:
+            self.stats.spool_errors += 1
             raise
         entry = [
             (lane, _SpooledItem(item._data, item.sink, seq))

@@ -25,11 +25,23 @@ Rules (all of them live here):
    the next marker after damage and reports every damaged region. The live records are then
    rewritten in sequence order into fresh segments, which are synced before the old ones are
    unlinked. A crash at any point leaves a directory that recovery reads the same way: a
-   record found twice (same sequence number) counts once.
+   record found twice (same sequence number) counts once. If the rewrite fails (a full
+   disk), what it wrote is removed and the old segments are kept as they are, live records
+   and all: they are removed, oldest first, as their records are acknowledged.
 4. The byte bound counts every segment byte on disk plus what is staged. Data records may
    fill it up to one segment short: that reserve takes the ack records and compaction copies
    written while the spool is full. Admission (block or drop) is the caller's decision,
    asked through :meth:`Spool.has_room`.
+5. A failed write (``ENOSPC``) leaves no trace: each segment the job wrote to is cut back
+   to its length before the job (a segment the job created is unlinked), and
+   :meth:`Spool.failed` stages again what the job held that is still needed (live data
+   records, acknowledgments), so the next job writes it to the same segments. Segments with
+   no live record are unlinked before a job writes anything: that frees room on a full disk,
+   and is safe since a dead oldest segment holds nothing any later record depends on.
+
+Forks. A child process inherits the lock's and the open segment's descriptors; they are
+closed in the child at once (the lock stays with the parent, whose descriptor holds it) and
+the child's copy of the spool refuses all I/O: only the process that opened a spool touches it.
 
 Threading. Decisions (sequence numbers, which segment, when to rotate, compact or unlink,
 the byte count) are made by :meth:`Spool.stage`, :meth:`Spool.ack` and :meth:`Spool.take` in
@@ -42,6 +54,7 @@ from __future__ import annotations
 
 import os
 import struct
+import weakref
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -86,8 +99,11 @@ _ACKS_PER_RECORD = 65_536
 _SUFFIX = ".seg"
 _MIN_SEGMENT_BYTES = 64 * 1024
 _MAX_SEGMENT_BYTES = 8 * 1024 * 1024
+# The OS calls that write, as module globals: one place to see them (and to fail them in tests).
 _fdatasync = getattr(os, "fdatasync", os.fsync)
 _writev = getattr(os, "writev", None)
+_write = os.write
+_open = os.open
 try:
     _IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX"))
 except (AttributeError, ValueError, OSError):  # pragma: no cover - no sysconf
@@ -95,7 +111,8 @@ except (AttributeError, ValueError, OSError):  # pragma: no cover - no sysconf
 
 
 class SpoolError(AnalyticsError, OSError):
-    """The spool directory cannot be used: in use by another process, or an I/O error."""
+    """The spool directory cannot be used: in use by another process, the disk is full
+    (``errno`` is ``ENOSPC``), or another I/O error (``errno`` tells which)."""
 
 
 class Record(NamedTuple):
@@ -122,10 +139,13 @@ class Damage:
 
 @dataclass(slots=True)
 class Recovery:
-    """What :meth:`Spool.recover` found: the live records in order, and the damage."""
+    """What :meth:`Spool.recover` found: the live records in order, and the damage.
+    ``kept`` is the error that prevented the rewrite (the old segments were kept as they
+    are), or ``None``."""
 
     records: list[Record]
     damage: list[Damage]
+    kept: OSError | None = None
 
     @property
     def damaged_bytes(self) -> int:
@@ -138,6 +158,7 @@ class _Segment:
     number: int
     path: Path
     size: int = 0  # bytes written or staged, magic included
+    disk: int = 0  # bytes written (by the worker thread)
     live: dict[int, int] = field(default_factory=dict)  # seq -> record bytes
     live_bytes: int = 0
 
@@ -145,17 +166,20 @@ class _Segment:
 @dataclass(slots=True)
 class Job:
     """The I/O decided by :meth:`Spool.take`, carried out by :meth:`Spool.write`, in order:
-    ``writes`` (chunks per segment), ``copies`` (live records of a compacted segment), a sync
-    if ``sync``, then ``unlinks``."""
+    ``removes`` (dead oldest segments), ``writes`` (chunks per segment), ``copies`` (live
+    records of a compacted segment), a sync if ``sync``, then ``unlinks`` (compacted
+    segments and the dead ones after them). ``write`` takes off ``removes`` and ``unlinks``
+    what it unlinked: the next job retries the rest, or :meth:`Spool.failed` puts it back."""
 
     writes: list[tuple[_Segment, list[bytes]]]
-    copies: list[tuple[Path, frozenset[int], _Segment]]
-    unlinks: list[Path]
+    copies: list[tuple[_Segment, frozenset[int], _Segment]]
+    unlinks: list[_Segment]
     sync: bool
     records: int  #: data records in ``writes``
+    removes: list[_Segment] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.writes or self.copies or self.unlinks or self.sync)
+        return bool(self.writes or self.copies or self.unlinks or self.removes or self.sync)
 
 
 def parse(buf: bytes, name: str = "") -> tuple[list[tuple[int, int, int, int]], list[Damage]]:
@@ -228,20 +252,35 @@ def _header(kind: int, seq: int, *parts: bytes) -> bytes:
     return HEADER.pack(_MARKER, length, crc, kind, seq)
 
 
-def _write_all(fd: int, chunks: list[bytes]) -> None:
-    """Write ``chunks`` in order with as few system calls and copies as the OS allows."""
+def _write_all(fd: int, chunks: list[bytes]) -> int:
+    """Write ``chunks`` in order with as few system calls and copies as the OS allows;
+    return the bytes written."""
     if _writev is None:  # pragma: no cover - Windows
         chunks = [b"".join(chunks)]
+    total = 0
     for i in range(0, len(chunks), _IOV_MAX):
         part = chunks[i : i + _IOV_MAX]
         if _writev is not None:
             written = _writev(fd, part)
         else:  # pragma: no cover - Windows
-            written = os.write(fd, part[0])
-        if written < sum(len(c) for c in part):  # short write: finish it the slow way
+            written = _write(fd, part[0])
+        size = sum(len(c) for c in part)
+        if written < size:  # short write: finish it the slow way
             rest = memoryview(b"".join(part))[written:]
             while rest:
-                rest = rest[os.write(fd, rest) :]
+                rest = rest[_write(fd, rest) :]
+        total += size
+    return total
+
+
+def _unlink(segments: list[_Segment]) -> None:
+    """Unlink segments in order, taking each off the list; stop at the first that fails."""
+    while segments:
+        try:
+            segments[0].path.unlink(missing_ok=True)
+        except OSError:
+            return
+        del segments[0]
 
 
 def _segment_bytes(max_bytes: int) -> int:
@@ -283,10 +322,12 @@ class Spool:
         self._next_seq = 1
         self._next_number = 1
         self._prefixes: dict[bytes, bytes] = {}
+        self._last: Job | None = None  # the last job taken: what it could not unlink
+        self._sealed: _Segment | None = None  # an old segment kept by recovery: not appended to
         self._fd: int | None = None
         self._fd_segment: _Segment | None = None
         self._lock_fd: int | None = None
-        self._broken = False
+        self._forked = False
         self._directory_dirty = False
 
     def __repr__(self) -> str:
@@ -331,10 +372,7 @@ class Spool:
         pending = self._pending
         segment = self._segments[-1] if self._segments else None
         if (  # the common case: more for the segment being staged, with room in it
-            pending
-            and pending[-1][0] is segment
-            and segment.size + size <= self.segment_bytes
-            and not self._broken
+            pending and pending[-1][0] is segment and segment.size + size <= self.segment_bytes
         ):
             chunks = pending[-1][1]
         else:
@@ -361,7 +399,8 @@ class Spool:
 
     def has_work(self) -> bool:
         """Whether :meth:`take` would produce a job that writes something."""
-        return bool(self._pending or self._acked)
+        last = self._last
+        return bool(self._pending or self._acked or (last and (last.removes or last.unlinks)))
 
     def take(self, *, sync: bool) -> Job:
         """Hand over everything staged, plus ack records and segment removal, as one job."""
@@ -377,8 +416,10 @@ class Spool:
                 chunks += (header, payload)
                 segment.size += size
                 self.used_bytes += size
-        copies: list[tuple[Path, frozenset[int], _Segment]] = []
-        unlinks: list[Path] = []
+        copies: list[tuple[_Segment, frozenset[int], _Segment]] = []
+        last, self._last = self._last, None
+        removes = last.removes + last.unlinks if last is not None else []
+        unlinks: list[_Segment] = []
         segments = self._segments
         while len(segments) > 1:
             head = segments[0]
@@ -391,7 +432,7 @@ class Spool:
                 target, chunks = self._chunks_for(head.live_bytes)
                 if not chunks:  # the copy goes after what is staged for that segment
                     self._pending.pop()
-                copies.append((head.path, frozenset(head.live), target))
+                copies.append((head, frozenset(head.live), target))
                 for seq, size in head.live.items():
                     self._where[seq] = target
                     target.live[seq] = size
@@ -399,20 +440,33 @@ class Spool:
                 target.size += head.live_bytes
                 self.used_bytes += head.live_bytes
             del segments[0]
-            unlinks.append(head.path)
+            # A dead segment goes before the writes, unless one before it waits for them (a
+            # compacted one, or one this job writes to: unlinked, then written, it would stay).
+            if copies or unlinks or any(segment is head for segment, _ in self._pending):
+                unlinks.append(head)
+            else:
+                removes.append(head)
             self.used_bytes -= head.size
-        job = Job(self._pending, copies, unlinks, sync or bool(copies), self.staged_records)
+        job = Job(
+            self._pending,
+            copies,
+            unlinks,
+            sync or bool(copies),
+            self.staged_records,
+            removes,
+        )
         self._pending = []
         self.staged_bytes = self.staged_records = 0
+        self._last = job
         return job
 
     def _chunks_for(self, size: int) -> tuple[_Segment, list[bytes]]:
-        """The segment a record of ``size`` bytes goes to (rotating when full or broken),
-        and its list of staged chunks."""
+        """The segment a record of ``size`` bytes goes to (rotating when full), and its list
+        of staged chunks."""
         segments = self._segments
         if (
             not segments
-            or self._broken
+            or segments[-1] is self._sealed
             or (segments[-1].size > len(MAGIC) and segments[-1].size + size > self.segment_bytes)
         ):
             number = self._next_number
@@ -421,37 +475,118 @@ class Spool:
             segments.append(segment)
             self.used_bytes += len(MAGIC)
             self._pending.append((segment, [MAGIC]))
-            self._broken = False
         pending = self._pending
         if not pending or pending[-1][0] is not segments[-1]:
             pending.append((segments[-1], []))
         return pending[-1]
 
-    def failed(self) -> None:
-        """After a job failed: start a new segment, since the newest one may end in a partial
-        record. (What was written stays readable: recovery skips the damage.)"""
-        self._broken = True
+    def failed(self, job: Job) -> None:
+        """After :meth:`write` raised on ``job``: account for what it did not do (rule 5).
+
+        Its live data records and its acknowledgments are staged again, for the same
+        segments, ahead of anything staged since; its data records no longer live (their
+        callers took them back) are forgotten, with their acknowledgments. Segments it did
+        not unlink are the spool's again: a compaction that did not finish is undone."""
+        back = job.removes + job.unlinks  # first: the sizes below count in used_bytes
+        job.removes, job.unlinks = [], []
+        self._segments[:0] = back
+        self.used_bytes += sum(segment.size for segment in back)
+        where = self._where
+        forgotten: set[int] = set()
+        acked: list[int] = []
+        restaged: list[tuple[_Segment, list[bytes]]] = []
+        for segment, chunks in job.writes:
+            new = chunks[0] is MAGIC
+            buf = b"".join(chunks) if new else MAGIC + b"".join(chunks)
+            records, _ = parse(buf)
+            kept: list[bytes] = [MAGIC] if new else []
+            dropped = 0
+            for kind, seq, start, end in records:
+                if kind == DATA and where.get(seq) is segment:
+                    kept.append(buf[start - _HEADER_SIZE : end])
+                    continue
+                dropped += end - start + _HEADER_SIZE
+                if kind == DATA:
+                    forgotten.add(seq)
+                else:
+                    acked += struct.unpack_from(f"<{(end - start) // 8}Q", buf, start)
+            segment.size -= dropped
+            self.used_bytes -= dropped
+            self.staged_bytes += sum(len(chunk) for chunk in kept) - new * len(MAGIC)
+            self.staged_records += len(kept) - new
+            restaged.append((segment, kept))
+        # Undo compactions: the records still live go back to their old segment.
+        for source, seqs, target in job.copies:
+            target.size -= source.live_bytes
+            self.used_bytes -= source.live_bytes
+            live: dict[int, int] = {}
+            for seq in seqs:
+                if where.get(seq) is target:
+                    live[seq] = size = target.live.pop(seq)
+                    target.live_bytes -= size
+                    where[seq] = source
+            source.live = live
+            source.live_bytes = sum(live.values())
+        # Ahead of what was staged since (merged when it is for the same segment).
+        pending = self._pending
+        if restaged and pending and pending[0][0] is restaged[-1][0]:
+            restaged[-1][1].extend(pending.pop(0)[1])
+        pending[:0] = [entry for entry in restaged if entry[1]]
+        if forgotten:
+            self._acked = [seq for seq in self._acked if seq not in forgotten]
+        self._acked[:0] = [seq for seq in acked if seq not in forgotten]
 
     # -- the worker thread's side: I/O ---------------------------------------------------
 
     def write(self, job: Job) -> list[Damage]:
-        """Carry out a job; return damage met while copying. Raises ``OSError``."""
+        """Carry out a job; return damage met while copying. Raises ``OSError`` if a write or
+        the sync fails, having cut every segment the job wrote to back to its length before
+        the job (rule 5): pass the job to :meth:`failed` then. A segment that cannot be
+        unlinked is left to the next job."""
+        if self._forked:
+            raise SpoolError(f"the spool {str(self.path)!r} belongs to the parent process")
+        _unlink(job.removes)  # first: room on a full disk
+        marks = {segment: segment.disk for segment, _ in job.writes}
+        for _, _, target in job.copies:
+            marks.setdefault(target, target.disk)
         damage: list[Damage] = []
-        for segment, chunks in job.writes:
-            _write_all(self._select(segment), chunks)
-        for source, seqs, target in job.copies:
-            copied, found = self._copy_from(source, seqs)
-            damage.extend(found)
-            _write_all(self._select(target), [copied])
-        if job.sync:
-            if self._fd is not None:
-                _fdatasync(self._fd)
-            if self._directory_dirty:
-                self._directory_dirty = False
-                self._sync_directory()
-        for path in job.unlinks:
-            path.unlink(missing_ok=True)
+        try:
+            for segment, chunks in job.writes:
+                segment.disk += _write_all(self._select(segment), chunks)
+            for source, seqs, target in job.copies:
+                copied, found = self._copy_from(source.path, seqs)
+                damage.extend(found)
+                target.disk += _write_all(self._select(target), [copied])
+            if job.sync:
+                if self._fd is not None:
+                    _fdatasync(self._fd)
+                if self._directory_dirty:
+                    self._directory_dirty = False
+                    self._sync_directory()
+        except OSError:
+            self._cut_back(marks)
+            raise
+        _unlink(job.unlinks)
         return damage
+
+    def _cut_back(self, marks: dict[_Segment, int]) -> None:
+        """Truncate each segment to its mark (unlink it at 0): no torn record, no empty file.
+        Best effort: what cannot be cut back stays, and recovery skips it as damage."""
+        for segment, mark in marks.items():
+            fd = self._fd if self._fd_segment is segment else None
+            try:
+                if mark == 0:
+                    if fd is not None:
+                        os.close(fd)
+                        self._fd = self._fd_segment = None
+                    segment.path.unlink(missing_ok=True)
+                elif fd is not None:
+                    os.ftruncate(fd, mark)
+                else:
+                    os.truncate(segment.path, mark)
+            except OSError:
+                continue
+            segment.disk = mark
 
     def _select(self, segment: _Segment) -> int:
         """Make ``segment`` the open file (creating it); return its descriptor."""
@@ -462,7 +597,7 @@ class Spool:
             os.close(self._fd)
             self._fd = None
         self._directory_dirty |= not segment.path.exists()
-        self._fd = os.open(segment.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = _open(segment.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._fd_segment = segment
         return self._fd
 
@@ -491,21 +626,27 @@ class Spool:
 
     def recover(self) -> Recovery:
         """Lock the directory, read every segment and rewrite the live records into fresh
-        ones (rule 3). Raises :class:`SpoolError` if another process holds the spool."""
+        ones (rule 3); if that fails (a full disk), keep the old segments as they are.
+        Raises :class:`SpoolError` if another process holds the spool."""
+        if self._forked:
+            raise SpoolError(f"the spool {str(self.path)!r} belongs to the parent process")
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock()
         files = sorted(self._segment_files())
-        found: dict[int, tuple[bytes, int, int]] = {}  # seq -> (file contents, start, end)
+        # seq -> (file contents, start, end, file index)
+        found: dict[int, tuple[bytes, int, int, int]] = {}
+        sizes: list[int] = []
         acked: set[int] = set()
         damage: list[Damage] = []
-        for _, path in files:
+        for index, (_, path) in enumerate(files):
             buf = path.read_bytes()
+            sizes.append(len(buf))
             records, bad = parse(buf, path.name)
             damage.extend(bad)
             for kind, seq, start, end in records:
                 if kind == DATA:
                     if seq not in found and start < end and start + 1 + buf[start] <= end:
-                        found[seq] = (buf, start, end)
+                        found[seq] = (buf, start, end, index)
                 else:
                     acked.update(struct.unpack_from(f"<{(end - start) // 8}Q", buf, start))
         # Fresh segments are numbered after every old one, so a crash before the old ones
@@ -515,9 +656,10 @@ class Spool:
         self._segments, self._where, self._pending, self._acked = [], {}, [], []
         self.used_bytes = 0
         records_out: list[Record] = []
+        live = sorted(found.keys() - acked)
         where = self._where
-        for seq in sorted(found.keys() - acked):
-            buf, start, end = found[seq]
+        for seq in live:
+            buf, start, end, _ = found[seq]
             raw = buf[start - HEADER.size : end]
             size = len(raw)
             segment, chunks = self._chunks_for(size)
@@ -530,12 +672,41 @@ class Spool:
             records_out.append(Record(seq, buf[start + 1 : key_end], buf[key_end:end]))
         self.used_bytes = sum(segment.size for segment in self._segments)
         if records_out:
-            self.write(self.take(sync=True))
+            try:
+                self.write(self.take(sync=True))
+            except OSError as exc:  # what was written is gone (rule 5): keep the old ones
+                self._keep(files, sizes, [(seq, found[seq]) for seq in live])
+                return Recovery(records_out, damage, exc)
         for _, path in files:
             path.unlink()
         if files:
             self._sync_directory()
         return Recovery(records_out, damage)
+
+    def _keep(
+        self,
+        files: list[tuple[int, Path]],
+        sizes: list[int],
+        live: list[tuple[int, tuple[bytes, int, int, int]]],
+    ) -> None:
+        """Make the old segment files the spool's segments, as recovery found them."""
+        segments = [
+            _Segment(n, path, size, size) for (n, path), size in zip(files, sizes, strict=True)
+        ]
+        where = self._where
+        for seq, (_, start, end, index) in live:
+            segment = segments[index]
+            segment.live[seq] = size = end - start + HEADER.size
+            segment.live_bytes += size
+            where[seq] = segment
+        if self._fd is not None:  # new records go to a new segment
+            os.close(self._fd)
+            self._fd = self._fd_segment = None
+        self._segments = segments
+        self._sealed = segments[-1] if segments else None
+        self._pending, self._acked, self._last = [], [], None
+        self.staged_bytes = self.staged_records = 0
+        self.used_bytes = sum(sizes)
 
     def _segment_files(self) -> Iterator[tuple[int, Path]]:
         for path in self.path.iterdir():
@@ -545,7 +716,7 @@ class Spool:
     def _lock(self) -> None:
         if self._lock_fd is not None:
             return
-        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = _open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -555,23 +726,66 @@ class Spool:
                     f"the spool {str(self.path)!r} is in use by another client or process"
                 ) from None
         self._lock_fd = fd
+        _open_spools.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: let go of the inherited descriptors without touching the files
+        or the lock (closing a descriptor never releases a lock another one holds), and
+        refuse all I/O from now on."""
+        self._forked = True
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:  # pragma: no cover - already closed
+                    pass
+        self._fd = self._fd_segment = self._lock_fd = None
 
     def close(self, job: Job | None = None) -> None:
         """Carry out a last job, sync, and release the directory; a spool left with no live
-        record removes its segments, so a clean shutdown leaves no file behind but ``lock``."""
+        record removes its segments, so a clean shutdown leaves no file behind but ``lock``.
+        Raises ``OSError`` if the last job fails while records are live; with none, the
+        segments are removed all the same (nothing in them is needed any more)."""
+        if self._forked:  # the parent's: not ours to write, remove or unlock
+            return
         try:
-            if job:
-                self.write(job)
+            error: OSError | None = None
+            try:
+                if job:
+                    self.write(job)
+                if self._fd is not None:
+                    _fdatasync(self._fd)
+            except OSError as exc:
+                error = exc
             if self._fd is not None:
-                _fdatasync(self._fd)
                 os.close(self._fd)
             self._fd = self._fd_segment = None
             if not self._where:
                 for segment in self._segments:
                     segment.path.unlink(missing_ok=True)
+                if job:
+                    for segment in job.removes + job.unlinks:
+                        segment.path.unlink(missing_ok=True)
                 self._segments = []
                 self.used_bytes = 0
+            elif error is not None:
+                raise error
         finally:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
+            _open_spools.discard(self)
+
+
+#: Spools holding their lock in this process: a forked child lets go of them.
+_open_spools: weakref.WeakSet[Spool] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for spool in list(_open_spools):
+        spool._after_fork_in_child()
+    _open_spools.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -20,11 +20,22 @@ Durability levels (``spool_durability``):
 
 Acks are written by the next job without a sync of their own: an ack lost to a crash means
 the record is sent again on the next start (at least once), never that it is lost.
+
+A failed write (a full disk: ``ENOSPC``) fails the callers waiting for it with a
+:class:`~aioanalytics._spool.SpoolError` that says so; their messages were not accepted. The
+spool leaves nothing of the failed write on disk and keeps everything else it needs (see
+``_spool.py``, rule 5). Until a write with messages in it succeeds again, every call waits
+for its write (with ``"interval"`` too), so each one hears whether the disk took its message;
+what is left to write is retried every :data:`RETRY_INTERVAL` seconds at most, or at once
+for a new call. Segments with nothing live are removed all the while: that is what frees
+the disk as messages are delivered. The first failure is logged at ERROR, the recovery at
+WARNING, with the count of failed writes in between.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -39,6 +50,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAX_UNWRITTEN",
     "MIN_MAX_BYTES",
+    "RETRY_INTERVAL",
     "SYNC_INTERVAL",
     "Durability",
     "Spooler",
@@ -57,6 +69,11 @@ SYNC_INTERVAL = 0.2
 #: With ``"interval"``, staged bytes beyond which callers wait for the write in progress:
 #: this bounds what ``SIGKILL`` can take.
 MAX_UNWRITTEN = 256 * 1024
+#: After a failed write, the longest wait before what is left (acks, records) is retried
+#: when no call asks for a write sooner.
+RETRY_INTERVAL = 1.0
+_RETRY_FIRST = 0.05
+_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 class Spooler:
@@ -84,6 +101,7 @@ class Spooler:
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._commit: asyncio.Future[None] | None = None
+        self._commit_seqs: list[int] = []  # what the callers waiting for _commit staged
         self._closing: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._stopping = False
@@ -94,6 +112,12 @@ class Spooler:
         self.jobs = 0
         self.syncs = 0
         self.records = 0
+        #: Failed writes, in all; and the error of the last one while no write succeeded since.
+        self.failures = 0
+        self.failure: SpoolError | None = None
+        self._failing_since = 0.0
+        self._failed_in_a_row = 0
+        self._retry_at = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -108,7 +132,18 @@ class Spooler:
         except SpoolError:
             raise
         except OSError as exc:
-            raise SpoolError(f"cannot open the spool {str(self.spool.path)!r}: {exc}") from exc
+            message = f"cannot open the spool {str(self.spool.path)!r}: {exc}"
+            raise (
+                SpoolError(message) if exc.errno is None else SpoolError(exc.errno, message)
+            ) from exc
+        if recovery.kept is not None:
+            logger.warning(
+                "spool %r: could not rewrite it on open (%s); its %d segment(s) are used as "
+                "they are, and removed as their records are delivered",
+                str(self.spool.path),
+                recovery.kept,
+                self.spool.segments,
+            )
         for damage in recovery.damage:
             logger.warning("spool damaged: %s; the records around it are kept", damage)
         if recovery.damage:
@@ -150,10 +185,11 @@ class Spooler:
             await self._wait_for_room(size)
         seqs = [spool.stage(key, data) for key, data in records]
         self._wake.set()
-        if self._each or spool.staged_bytes > MAX_UNWRITTEN:
+        if self._each or self.failure is not None or spool.staged_bytes > MAX_UNWRITTEN:
             commit = self._commit
             if commit is None:
                 commit = self._commit = asyncio.get_running_loop().create_future()
+            self._commit_seqs += seqs
             try:
                 await asyncio.shield(commit)
             except BaseException:
@@ -194,13 +230,16 @@ class Spooler:
         while True:
             now = loop.time()
             due = self._unsynced and now - self._last_sync >= SYNC_INTERVAL
-            if not spool.has_work() and not due:
+            # After a failure, what is left waits for the retry time, unless a caller waits.
+            held = self.failure is not None and self._commit is None and now < self._retry_at
+            if (not spool.has_work() and not due) or held:
                 if self._stopping:
                     return
                 self._wake.clear()
-                if self._unsynced:
+                deadline = self._retry_at if held else self._last_sync + SYNC_INTERVAL
+                if held or self._unsynced:
                     try:
-                        async with asyncio.timeout_at(self._last_sync + SYNC_INTERVAL):
+                        async with asyncio.timeout_at(deadline):
                             await self._wake.wait()
                     except TimeoutError:
                         pass
@@ -208,27 +247,70 @@ class Spooler:
                     await self._wake.wait()
                 continue
             commit, self._commit = self._commit, None
+            seqs, self._commit_seqs = self._commit_seqs, []
             sync = due or (self._each and (spool.staged_records > 0 or commit is not None))
             job = spool.take(sync=sync)
             try:
                 damage = await anyio.to_thread.run_sync(spool.write, job)
             except Exception as exc:  # noqa: BLE001 - waiters must hear of it, not hang
-                spool.failed()
-                logger.error("writing the spool %r failed: %s", str(spool.path), exc)
+                error = self._failed(exc, loop.time())
+                spool.ack(seqs)  # their callers hear of it and take them back
+                spool.failed(job)
                 if commit is not None:
-                    commit.set_exception(SpoolError(f"writing the spool failed: {exc}"))
+                    commit.set_exception(error)
                     commit.exception()  # retrieved: only its waiters care
-            else:
-                for region in damage:
-                    logger.warning("spool damaged: %s; the records around it are kept", region)
-                self.jobs += 1
-                self.records += job.records
-                if job.sync:
-                    self.syncs += 1
-                    self._last_sync = now
-                    self._unsynced = False
-                elif job.writes or job.copies:
-                    self._unsynced = True
-                if commit is not None:
-                    commit.set_result(None)
+                self._room.set()
+                continue
+            if self.failure is not None and job.records:  # the disk takes messages again
+                self._recovered(loop.time())
+            for region in damage:
+                logger.warning("spool damaged: %s; the records around it are kept", region)
+            self.jobs += 1
+            self.records += job.records
+            if job.sync:
+                self.syncs += 1
+                self._last_sync = now
+                self._unsynced = False
+            elif job.writes or job.copies:
+                self._unsynced = True
+            if commit is not None:
+                commit.set_result(None)
             self._room.set()
+
+    def _failed(self, exc: Exception, now: float) -> SpoolError:
+        """Count and log a failed write; the error its callers get."""
+        path = str(self.spool.path)
+        code = getattr(exc, "errno", None)
+        if code in _FULL:
+            error = SpoolError(
+                code,
+                f"the disk is full ({errno.errorcode[code]}: {os.strerror(code)}): the spool "
+                f"{path!r} cannot be written; the message was not accepted",
+            )
+        else:
+            message = f"writing the spool {path!r} failed ({exc}); the message was not accepted"
+            error = SpoolError(message) if code is None else SpoolError(code, message)
+        error.__cause__ = exc
+        self.failures += 1
+        self._failed_in_a_row += 1
+        backoff = _RETRY_FIRST * 2 ** min(self._failed_in_a_row - 1, 8)
+        self._retry_at = now + min(RETRY_INTERVAL, backoff)
+        if self.failure is None:
+            self._failing_since = now
+            logger.error(
+                "writing the spool %r failed: %s; calls fail until a write succeeds", path, exc
+            )
+        else:
+            logger.debug("writing the spool %r failed again: %s", path, exc)
+        self.failure = error
+        return error
+
+    def _recovered(self, now: float) -> None:
+        logger.warning(
+            "the spool %r is written again, after %d failed write(s) over %.1f s",
+            str(self.spool.path),
+            self._failed_in_a_row,
+            now - self._failing_since,
+        )
+        self.failure = None
+        self._failed_in_a_row = 0

@@ -24,7 +24,7 @@ from aioanalytics import (
     QueueFull,
     Response,
 )
-from aioanalytics._spool import HEADER, MAGIC, Damage, Job, Spool, SpoolError, parse
+from aioanalytics._spool import HEADER, MAGIC, Damage, Spool, SpoolError, parse
 from aioanalytics._spooler import SYNC_INTERVAL, Spooler
 
 KEY = b"Segment/batch"
@@ -149,11 +149,11 @@ def test_a_straggler_is_left_alone_while_there_is_room(tmp_path: Path) -> None:
     spool.write(spool.take(sync=True))
     spool.ack(seqs[2:])
     job = spool.take(sync=False)
-    assert not job.copies and not job.unlinks
+    assert not job.copies and not job.removes
     spool.write(job)
     spool.ack(seqs[:2])
     job = spool.take(sync=False)
-    assert len(job.unlinks) >= 3 and not job.copies
+    assert len(job.removes) >= 3 and not job.copies
 
 
 def test_segments_rotate_and_dead_ones_are_unlinked(tmp_path: Path) -> None:
@@ -414,39 +414,40 @@ async def test_full_spool_drops_or_blocks(tmp_path: Path) -> None:
         await spooler.aclose()
 
 
-class FailingSpool(Spool):
-    """Fails the n-th job with an I/O error, as a full disk would."""
-
-    fail_at = 2
-    jobs = 0
-
-    def write(self, job: Job) -> list[Damage]:
-        self.jobs += 1
-        if self.jobs == self.fail_at:
-            if self._fd is not None:
-                os.write(self._fd, b"\x5a\xa5partial")  # a torn record, like a full disk's
-            raise OSError(28, "No space left on device")
-        return super().write(job)
-
-
 @pytest.mark.anyio
 async def test_a_failed_write_fails_its_callers_and_the_spool_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An I/O error fails the callers of that commit with SpoolError; later commits go to
-    a fresh segment; recovery skips the torn bytes and keeps every good record."""
+    """An I/O error fails the callers of that commit with SpoolError; what the failed write
+    left (a torn record) is cut back, so the next commits go on in the same segment and
+    recovery finds every good record and no damage."""
+    from aioanalytics import _spool
+
+    real = os.writev
+    writes = 0
+
+    def torn_second(fd: int, buffers: list[bytes]) -> int:
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            os.write(fd, b"\x5a\xa5partial")  # a torn record, like a full disk's
+            raise OSError(28, "No space left on device")
+        return real(fd, buffers)
+
+    monkeypatch.setattr(_spool, "_writev", torn_second)
     spooler = Spooler(tmp_path, durability="fsync", max_bytes=1 << 26, on_full="block")
-    spooler.spool = FailingSpool(tmp_path, max_bytes=1 << 26)
     await spooler.open(asyncio.get_running_loop().create_future())
-    await spooler.append([(KEY, data(1))])  # job 1
-    with pytest.raises(SpoolError, match="No space left"):
+    await spooler.append([(KEY, data(1))])  # write 1
+    with pytest.raises(SpoolError, match="No space left") as info:
         await spooler.append([(KEY, data(2))])
+    assert info.value.errno == 28
     await spooler.append([(KEY, data(3))])
     assert "writing the spool" in caplog.text
     await spooler.aclose()
+    assert len(segment_files(tmp_path)) == 1
     _, records, damage = reopen(tmp_path)
     assert [r.data for r in records] == [data(1), data(3)]
-    assert [d.reason for d in damage] == ["truncated"]
+    assert damage == []
 
 
 @pytest.mark.anyio
@@ -738,3 +739,31 @@ async def test_send_false_neither_spools_nor_replays(tmp_path: Path) -> None:
     async with client(tmp_path, up) as analytics:
         await analytics.flush()
     assert [m["event"] for m in up.messages] == ["kept"]
+
+
+def test_a_segment_that_cannot_be_unlinked_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failing to unlink a dead segment does not fail the write; the next job unlinks it."""
+    spool, _, _ = reopen(tmp_path)
+    seqs = [spool.stage(KEY, data(i, 1000)) for i in range(200)]
+    spool.write(spool.take(sync=True))
+    first = segment_files(tmp_path)[0]
+    spool.ack(seqs[:100])
+    real = Path.unlink
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    job = spool.take(sync=False)
+    assert job.removes
+    spool.write(job)  # the acks are written all the same
+    assert first.exists() and spool.has_work()
+    monkeypatch.setattr(Path, "unlink", real)
+    spool.write(spool.take(sync=False))
+    assert not first.exists()
+    assert spool.used_bytes == sum(p.stat().st_size for p in segment_files(tmp_path))
+    crash(spool)
+    _, records, _ = reopen(tmp_path)
+    assert [r.seq for r in records] == seqs[100:]
