@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import warnings
 import weakref
 import zlib
 from collections import deque
@@ -61,7 +62,7 @@ from ._models import (
     top_up_ids,
     wire_dict,
 )
-from ._retry import Decision, RetryPolicy, retry_after
+from ._retry import DEFAULT_MAX_RETRY_DURATION, Decision, RetryPolicy, retry_after
 from ._spool import Recovery
 from ._spooler import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, Durability, Spooler
 from ._transports.base import AsyncTransport, Response
@@ -307,7 +308,7 @@ class _Pool:
     """One destination's share of the sending: its own limits, so a destination that is
     failing (and backing off) never holds up another one's batches."""
 
-    __slots__ = ("batches", "held", "max_batches", "records", "room", "sending")
+    __slots__ = ("batches", "held", "max_batches", "records", "recovery", "room", "sending")
 
     def __init__(self, max_requests: int) -> None:
         #: Requests on the wire at once.
@@ -319,6 +320,26 @@ class _Pool:
         self.batches = 0
         self.records = 0
         self.room = asyncio.Event()
+        #: Resolved when a request to the destination succeeds: the batches sleeping in
+        #: backoff wake up and try again at once (made by the first one to sleep).
+        self.recovery: asyncio.Future[None] | None = None
+
+    async def backoff(self, delay: float, closing: asyncio.Future[None]) -> None:
+        """Sleep ``delay`` seconds, or until the destination recovers or the client starts
+        closing."""
+        recovery = self.recovery
+        if recovery is None:
+            recovery = self.recovery = asyncio.get_running_loop().create_future()
+        wakers = (recovery,) if closing.done() else (recovery, closing)
+        await asyncio.wait(wakers, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+
+    def recovered(self) -> None:
+        """A request succeeded: wake the batches sleeping in backoff."""
+        recovery = self.recovery
+        if recovery is not None:
+            self.recovery = None
+            if not recovery.done():
+                recovery.set_result(None)
 
 
 @dataclass(slots=True)
@@ -463,7 +484,8 @@ class Analytics:
         max_batch_bytes: int = SEGMENT_BATCH_BYTES,
         max_queue_size: int = 10_000,
         on_full: Literal["block", "drop"] = "block",
-        max_retries: int = 10,
+        max_retries: int | None = None,
+        max_retry_duration: float | timedelta = DEFAULT_MAX_RETRY_DURATION,
         backoff_initial: float | timedelta = 0.5,
         backoff_max: float | timedelta = 60.0,
         timeout: float | timedelta = 15.0,
@@ -529,6 +551,7 @@ class Analytics:
             max_retries=max_retries,
             backoff_initial=seconds(backoff_initial, "backoff_initial"),
             backoff_max=seconds(backoff_max, "backoff_max"),
+            max_retry_duration=seconds(max_retry_duration, "max_retry_duration"),
         )
         self.limits = BatchLimits(
             max_items=flush_at,
@@ -578,6 +601,12 @@ class Analytics:
         self._flusher: asyncio.Task[None] | None = None
         self._senders: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Future[None] | None = None
+        #: Calls past their checks but not yet queued (running async plugins, or waiting
+        #: for the spool): aclose() lets them in before it queues the close marker.
+        self._admitting = 0
+        self._admitted = asyncio.Event()
+        #: Set once the close marker is queued: a call that gets this far fails its message.
+        self._intake_closed = False
         self._random = random.Random()
         if debug:
             logger.setLevel(logging.DEBUG)
@@ -688,10 +717,15 @@ class Analytics:
         try:
             with anyio.CancelScope(shield=True):
                 with anyio.move_on_after(self.shutdown_timeout):
+                    while self._admitting:  # calls in a plugin or the spool: let them in
+                        self._admitted.clear()
+                        await self._admitted.wait()
+                    self._intake_closed = True
                     await self._queue.put(_CLOSE)
                     await asyncio.wait({flusher})
                     if self._senders:
                         await asyncio.wait(set(self._senders))
+                self._intake_closed = True
                 left = len(self._senders) + (0 if flusher.done() else 1)
                 if left:
                     logger.error(
@@ -710,6 +744,28 @@ class Analytics:
             self._state = _State.CLOSED
             _live_clients.discard(self)
             logger.debug("closed %r: %s", self, self.stats)
+
+    def __del__(self) -> None:
+        # Garbage collected while open (a client nobody closed, or its loop closed without
+        # cancelling its tasks): whatever was pending is lost, and must not be silently.
+        if getattr(self, "_state", None) in (_State.OPEN, _State.CLOSING) and not self._forked:
+            self._warn_unclosed("it was garbage collected", self._pending(), "lost")
+
+    def _pending(self) -> str:
+        queued = self._queue.qsize()
+        batched = sum(len(lane.batcher) for lane in self._lanes.values())
+        return (
+            f"{queued} queued call(s), {batched} message(s) in open batches and "
+            f"{len(self._senders)} batch(es) sending or waiting to retry"
+        )
+
+    def _warn_unclosed(self, how: str, pending: str, fate: str) -> None:
+        text = (
+            f"{self!r} was never closed and {how} with {pending}: they were {fate}. "
+            "Use 'async with Analytics(...)' or 'await analytics.aclose()'"
+        )
+        logger.error("%s", text)
+        warnings.warn(text, ResourceWarning, stacklevel=2, source=self)
 
     def _fail_queued(self) -> None:
         while True:
@@ -1042,6 +1098,25 @@ class Analytics:
         return delivery
 
     async def _route(self, wire: dict[str, Any]) -> Delivery:
+        self._admitting += 1
+        try:
+            return await self._route_admitted(wire)
+        finally:
+            self._admission_done()
+
+    def _admission_done(self) -> None:
+        self._admitting -= 1
+        if not self._admitting:
+            self._admitted.set()
+
+    def _refuse_late(self, entry: _Entry, delivery: Delivery) -> Delivery:
+        """A call that finished its plugins or its spool write after the close marker was
+        queued: its message is failed (counted, logged, ``on_error``), never left pending."""
+        self.stats.enqueued += 1
+        self._fail_entry(entry)
+        return delivery
+
+    async def _route_admitted(self, wire: dict[str, Any]) -> Delivery:
         message_id = wire["messageId"]
         if self._plugins:  # plugins may mutate: give them a copy that shares nothing
             wire = pydantic_core.from_json(pydantic_core.to_json(wire))
@@ -1093,6 +1168,8 @@ class Analytics:
             return delivery
         if self._spool is not None:
             return await self._put_spooled(entry, delivery)
+        if self._intake_closed:
+            return self._refuse_late(entry, delivery)
         try:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
@@ -1106,15 +1183,22 @@ class Analytics:
         # start behind the caller's back.
         spool = self._spool
         assert spool is not None
+        if self._intake_closed:  # the spool's writer may be gone: do not wait for it
+            return self._refuse_late(entry, delivery)
+        self._admitting += 1
         try:
             seqs = await spool.append([(lane.spool_key, item._data) for lane, item in entry])
         except QueueFull:
             self.stats.dropped += 1
             raise
+        finally:
+            self._admission_done()
         entry = [
             (lane, _SpooledItem(item._data, item.sink, seq))
             for (lane, item), seq in zip(entry, seqs, strict=True)
         ]
+        if self._intake_closed:  # on the spool (sent by the next client), failed here
+            return self._refuse_late(entry, delivery)
         try:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
@@ -1234,11 +1318,22 @@ class Analytics:
                     if entry is None:
                         break
         except asyncio.CancelledError:
+            abandoned = self._state is _State.OPEN  # not aclose(): the loop is going away
+            if abandoned:
+                pending = self._pending()
             for _, batch in ready:
                 self._fail(batch, ClientClosedError("the client closed before sending"), None)
             for lane in lanes:
                 for batch in lane.batcher.drain():
                     self._fail(batch, ClientClosedError("the client closed before sending"), None)
+            if abandoned:
+                self._state = _State.CLOSED
+                self._fast = False
+                _live_clients.discard(self)
+                self._fail_queued()
+                self._warn_unclosed(
+                    "its event loop stopped it", pending, "failed with ClientClosedError"
+                )
             raise
 
     async def _flush_all(self, lanes: list[_Lane]) -> None:
@@ -1272,15 +1367,16 @@ class Analytics:
         pool.records += len(batch)
         task = self._loop.create_task(self._send_held(lane, batch))
         self._senders.add(task)
-        count = len(batch)
-        task.add_done_callback(lambda task: self._sender_done(task, pool, count))
+        task.add_done_callback(lambda task: self._sender_done(task, pool, batch))
 
-    def _sender_done(self, task: asyncio.Task[None], pool: _Pool, count: int) -> None:
+    def _sender_done(self, task: asyncio.Task[None], pool: _Pool, batch: list[_Record]) -> None:
         self._senders.discard(task)
         pool.batches -= 1
-        pool.records -= count
+        pool.records -= len(batch)
         pool.room.set()
-        if not task.cancelled() and (exc := task.exception()) is not None:
+        if task.cancelled():  # perhaps before it ever ran: what it held must not be lost
+            self._fail(batch, ClientClosedError("the client closed before sending"), None)
+        elif (exc := task.exception()) is not None:
             logger.error("sender task crashed", exc_info=exc)
 
     async def _send_held(self, lane: _Lane, batch: list[_Record]) -> None:
@@ -1301,13 +1397,19 @@ class Analytics:
     async def _send_batch(self, lane: _Lane, batch: list[_Record]) -> None:
         groups: deque[tuple[list[_Record], int]] = deque([(batch, 0)])
         items: list[_Record] = []
+        pool, closing, loop = lane.pool, self._closing, self._loop
+        assert pool is not None and closing is not None and loop is not None
+        policy = lane.endpoint.retry
+        started = loop.time()
         try:
             while groups:
                 items, retries = groups.popleft()
                 while True:
+                    was_closing = closing.done()
                     response, error = await self._attempt(lane, items)
                     decision = lane.endpoint.decide(response, batch_size=len(items))
                     if decision is Decision.ACCEPT:
+                        pool.recovered()
                         await self._succeed(items)
                         break
                     if decision is Decision.SPLIT:
@@ -1321,22 +1423,29 @@ class Analytics:
                             len(items),
                         )
                         break
-                    if decision is Decision.RETRY and lane.endpoint.retry.may_retry(retries):
+                    elapsed = loop.time() - started
+                    if decision is Decision.RETRY and policy.may_retry(retries, elapsed=elapsed):
                         retries += 1
                         self.stats.retried += 1
-                        delay = lane.endpoint.retry.backoff(
+                        delay = policy.backoff(
                             retries,
                             random=self._random.random(),
                             server_wait=retry_after(response.headers) if response else None,
                         )
+                        delay = min(delay, policy.max_retry_duration - elapsed)
+                        if closing.done() and not was_closing:
+                            delay = 0.0  # the client began closing: try again now, once
                         logger.info(
                             "%s: %s; retry %d in %.2fs",
                             lane.destination,
-                            error or f"HTTP {response.status_code if response else None}",
+                            error or _status(response),
                             retries,
                             delay,
                         )
-                        await asyncio.sleep(delay)
+                        # Woken early when a request to this destination succeeds (it is
+                        # back) or the client starts closing (an attempt now, not after the
+                        # shutdown_timeout ran out).
+                        await pool.backoff(delay, closing)
                         continue
                     reason = "rejected" if decision is not Decision.RETRY else "retries exhausted"
                     if response is None:
@@ -1450,6 +1559,10 @@ class Analytics:
                 self.on_error(error, [json.loads(item._data) for item in items])
             except Exception:
                 logger.exception("the on_error hook raised")
+
+
+def _status(response: Response | None) -> str:
+    return f"HTTP {response.status_code if response else None}"
 
 
 def _spool_ids(items: list[_Record]) -> list[int]:
