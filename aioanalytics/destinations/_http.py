@@ -11,9 +11,12 @@ import base64
 import ipaddress
 from urllib.parse import urlsplit
 
-from .segment import USER_AGENT
+from .._exceptions import ConfigError
+from .._version import __version__
 
-__all__ = ["USER_AGENT", "base_url", "basic_auth", "is_loopback", "json_headers"]
+__all__ = ["USER_AGENT", "base_url", "basic_auth", "check_url", "is_loopback", "json_headers"]
+
+USER_AGENT = f"aioanalytics/{__version__}"
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -37,14 +40,30 @@ def base_url(host: str) -> str:
     'http://127.0.0.1:8080'
 
     Raises:
-        ValueError: not an http(s) URL, or plain ``http://`` to a host that is not loopback.
+        ConfigError: (a ``ValueError``) not an http(s) URL, or plain ``http://`` to a host
+            that is not loopback.
     """
-    url = host if "://" in host else f"https://{host}"
+    return check_url(host if "://" in host else f"https://{host}")
+
+
+def check_url(url: str, *, allow_insecure_http: bool = False) -> str:
+    """``url`` without a trailing ``/``, once it is an http(s) URL fit for credentials: plain
+    ``http://`` only to loopback, unless ``allow_insecure_http``.
+
+    >>> check_url("http://analytics.example.com", allow_insecure_http=True)
+    'http://analytics.example.com'
+
+    Raises:
+        ConfigError: (a ``ValueError``) it is not, saying why.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected a host name or an http(s) URL, got {host!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ValueError(f"plain http:// is only allowed to loopback hosts, got {host!r}")
+        raise ConfigError(f"expected a host name or an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"plain http:// is only allowed to loopback hosts, got {url!r}: the credentials "
+            "would travel unencrypted (the client's allow_insecure_http=True allows it)"
+        )
     return url.rstrip("/")
 
 
