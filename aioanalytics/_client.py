@@ -23,7 +23,7 @@ import logging
 import os
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal, Self, TypeAlias
 
@@ -175,36 +175,27 @@ class Analytics:
         self._http_client = http_client
         self._transport = transport
         self._plugins = tuple(plugins)
-        self._destinations: list[Destination] = []
+        self._destinations = list(destinations)
         if write_key is not None:
-            self._destinations.append(
-                Segment(
-                    write_key,
-                    host=host,
-                    limits=self.limits,
-                    retry=self.retry,
-                    gzip=gzip,
-                    allow_insecure_http=allow_insecure_http,
-                )
+            segment = Segment(
+                write_key,
+                host=host,
+                limits=self.limits,
+                retry=self.retry,
+                gzip=gzip,
+                allow_insecure_http=allow_insecure_http,
             )
-        self._destinations.extend(destinations)
+            self._destinations.insert(0, segment)
         names = [d.name for d in self._destinations]
         if len(set(names)) != len(names):
             raise ConfigError(f"destination names must be unique, got {names}")
-        self._spool: Spooler | None = None
-        if spool is not None:
-            _check_spool(spool_durability, spool_max_bytes)
-            self._spool = Spooler(
-                spool, durability=spool_durability, max_bytes=spool_max_bytes, on_full=on_full
-            )
+        self._spool = _make_spool(spool, spool_durability, spool_max_bytes, on_full)
         self._lanes = _make_lanes(self._destinations)
         # Segment alone and no plugins: messages skip routing; without a spool they are
         # queued as bare bytes (see the module docstring).
-        self._alone: Lane | None = None
-        self._max_record = 0
-        if names == ["Segment"] and not self._plugins:
-            self._alone = self._lanes[("Segment", "batch")]
-            self._max_record = self._alone.batcher.max_record
+        alone = names == ["Segment"] and not self._plugins
+        self._alone = self._lanes[("Segment", "batch")] if alone else None
+        self._max_record = self._alone.batcher.max_record if self._alone else 0
         self._bypass = {d.name: False for d in self._destinations if d.bypasses_segment}
         self._state = _State.UNOPENED
         self._forked = False
@@ -264,7 +255,9 @@ class Analytics:
             self._transport, self._settlement, self._closing, busy=self._intake.saturated
         )
         sender.debug = self._debug
-        self._wire_flow()
+        _wire_flow(
+            self._destinations, self._lanes, self.max_concurrent_requests, self.max_queue_size
+        )
         flusher = Flusher(
             self._intake,
             list(self._lanes.values()),
@@ -280,20 +273,6 @@ class Analytics:
         if recovery is not None:
             await self._replay(recovery)
         logger.debug("opened %r", self)
-
-    def _wire_flow(self) -> None:
-        # With one destination, a saturated one holds the flusher, so that a long outage
-        # reaches the callers (on_full). With several, a saturated destination's new batches
-        # fail once max_queue_size records wait for it, so that the others go on.
-        block = len(self._destinations) == 1
-        flows = {
-            d.name: FlowControl(
-                self.max_concurrent_requests, block=block, max_records=self.max_queue_size
-            )
-            for d in self._destinations
-        }
-        for lane in self._lanes.values():
-            lane.flow = flows[lane.destination]
 
     async def _run_flusher(self, flusher: Flusher) -> None:
         try:
@@ -314,22 +293,12 @@ class Analytics:
         records = recovery.records
         if not records or not self._send:  # send=False sends nothing, old or new
             return
-        lanes = {lane.spool_key: lane for lane in self._lanes.values()}
         size = max(512, -(-len(records) // max(1, self.max_queue_size // 2)))
-        orphans: list[int] = []
-        entry: list[tuple[Lane, Item]] = []
-        for record in records:
-            lane = lanes.get(record.key)
-            if lane is None or not lane.batcher.fits(len(record.data)):
-                orphans.append(record.seq)
-                continue
-            entry.append((lane, Item(record.data, Replayed(), record.seq)))
-            if len(entry) >= size:
-                await self._put_waiting(entry)
-                entry = []
-                await asyncio.sleep(0)  # a long backlog must not hold the event loop
-        if entry:
-            await self._put_waiting(entry)
+        entries, orphans = _replayed(recovery, self._lanes.values(), size)
+        for entry in entries:
+            while not self._intake.put_nowait(entry):
+                await self._intake.wait_for_room()
+            await asyncio.sleep(0)  # a long backlog must not hold the event loop
         self.stats.replayed += len(records) - len(orphans)
         logger.info("replaying %d record(s) from the spool", len(records) - len(orphans))
         if orphans:
@@ -338,10 +307,6 @@ class Analytics:
                 len(orphans),
             )
             self._spool.ack(orphans)
-
-    async def _put_waiting(self, entry: Entry) -> None:
-        while not self._intake.put_nowait(entry):
-            await self._intake.wait_for_room()
 
     async def aclose(self) -> None:
         """Stop intake, flush, wait up to ``shutdown_timeout`` for in-flight requests, then
@@ -408,39 +373,27 @@ class Analytics:
 
     def _abandon(self, cut_short: int) -> None:
         """The event loop cancelled the flusher of an open client: fail what it held."""
-        queued = self._intake.qsize()
-        sending = len(self._sender.tasks) if self._sender is not None else 0
+        pending = self._pending(cut_short)
         self._state = _State.CLOSED
         self._fast = False
         self._intake_closed = True
         _live_clients.discard(self)
         self._fail_queued()
-        self._warn_unclosed(
-            "its event loop stopped it",
-            f"{queued} queued call(s), {cut_short} message(s) in open batches and "
-            f"{sending} batch(es) sending or waiting to retry",
-            "failed with ClientClosedError",
-        )
+        _warn_unclosed(self, "its event loop stopped it", pending, "failed with ClientClosedError")
 
     def __del__(self) -> None:
         # Garbage collected while open (a client nobody closed, or its loop closed without
         # cancelling its tasks): whatever was pending is lost, and must not be silently.
         if getattr(self, "_state", None) in (_State.OPEN, _State.CLOSING) and not self._forked:
             batched = sum(len(lane.batcher) for lane in self._lanes.values())
-            sending = len(self._sender.tasks) if self._sender is not None else 0
-            pending = (
-                f"{self._intake.qsize()} queued call(s), {batched} message(s) in open batches "
-                f"and {sending} batch(es) sending or waiting to retry"
-            )
-            self._warn_unclosed("it was garbage collected", pending, "lost")
+            _warn_unclosed(self, "it was garbage collected", self._pending(batched), "lost")
 
-    def _warn_unclosed(self, how: str, pending: str, fate: str) -> None:
-        text = (
-            f"{self!r} was never closed and {how} with {pending}: they were {fate}. "
-            "Use 'async with Analytics(...)' or 'await analytics.aclose()'"
+    def _pending(self, batched: int) -> str:
+        sending = len(self._sender.tasks) if self._sender is not None else 0
+        return (
+            f"{self._intake.qsize()} queued call(s), {batched} message(s) in open batches and "
+            f"{sending} batch(es) sending or waiting to retry"
         )
-        logger.error("%s", text)
-        warnings.warn(text, ResourceWarning, stacklevel=2, source=self)
 
     async def flush(self) -> None:
         """Wait until every message queued before this call was delivered or failed."""
@@ -689,20 +642,22 @@ class Analytics:
         return delivery
 
     async def _admit_slow(self, message_id: str, encoded: bytes) -> Delivery:
-        # The intake is full: fail fast ("drop") or wait for room ("block") unless the client
-        # starts closing meanwhile.
-        self._check_room_policy()
-        if not await self._intake.wait_for_room(self._closing) or self._state is not _State.OPEN:
+        await self._wait_for_room()
+        if self._state is not _State.OPEN:
             raise ClientClosedError("the client closed while this call waited for room")
         delivery = self._intake.admit(message_id, encoded)
         assert delivery is not None  # room, and nothing ran since
         self.stats.enqueued += 1
         return delivery
 
-    def _check_room_policy(self) -> None:
+    async def _wait_for_room(self) -> None:
+        # The intake is full: fail fast ("drop") or wait for room ("block") unless the client
+        # starts closing meanwhile.
         if self.on_full == "drop":
             self.stats.dropped += 1
             raise QueueFull(f"the queue is full ({self.max_queue_size} messages)")
+        if not await self._intake.wait_for_room(self._closing):
+            raise ClientClosedError("the client closed while this call waited for room")
 
     async def _route(self, wire: dict[str, Any]) -> Delivery:
         self._admitting += 1
@@ -734,7 +689,11 @@ class Analytics:
             self.stats.enqueued += 1
             return Delivery(message_id, Routed({"*": "skipped"}))
         fate = Routed()
-        entry, pending = self._translate(wire, selected, fate)
+        try:
+            entry, pending = _translate(wire, selected, fate, self._lanes, self._bypass)
+        except MessageTooLargeError:
+            self.stats.rejected += 1
+            raise
         if not self._send:
             fate.outcomes.update(dict.fromkeys(pending, "skipped"))
             pending = []
@@ -747,44 +706,11 @@ class Analytics:
             return await self._put_spooled(entry, delivery)
         return await self._put_routed(entry, delivery)
 
-    def _translate(
-        self, wire: dict[str, Any], selected: list[Destination], fate: Routed
-    ) -> tuple[list[tuple[Lane, Item]], list[str]]:
-        """Each selected destination's records, as queue items; and the destinations that
-        have some (the others are settled ``"skipped"`` at once)."""
-        entry: list[tuple[Lane, Item]] = []
-        pending: list[str] = []
-        encoded = _to_json(wire)
-        for destination in selected:
-            message, data = wire, encoded
-            if destination.name == "Segment" and self._bypass:
-                integrations = dict(wire.get("integrations") or {})
-                integrations.update(self._bypass)
-                message = {**wire, "integrations": integrations}
-                data = _to_json(message)
-            records = destination.translate(message, data)
-            if not records:
-                fate.outcomes[destination.name] = "skipped"
-                continue
-            pending.append(destination.name)
-            slot = Slot(fate, destination.name)
-            sink = slot if len(records) == 1 else Countdown(slot, len(records))
-            for record in records:
-                lane = self._lanes[(destination.name, record.endpoint)]
-                limit = lane.endpoint.limits.max_message_bytes
-                if len(record.data) > limit or not lane.batcher.fits(len(record.data)):
-                    self.stats.rejected += 1
-                    raise MessageTooLargeError(len(record.data), limit)
-                entry.append((lane, Item(record.data, sink)))
-        return entry, pending
-
     async def _put_routed(self, entry: list[tuple[Lane, Item]], delivery: Delivery) -> Delivery:
         if self._intake_closed:
             return self._refuse_late(entry, delivery)
         if not self._intake.put_nowait(entry):
-            self._check_room_policy()
-            if not await self._intake.wait_for_room(self._closing):
-                raise ClientClosedError("the client closed while this call waited for room")
+            await self._wait_for_room()
             if self._intake_closed:
                 return self._refuse_late(entry, delivery)
             self._intake.put_nowait(entry)
@@ -824,6 +750,15 @@ class Analytics:
         return delivery
 
 
+def _warn_unclosed(client: Analytics, how: str, pending: str, fate: str) -> None:
+    text = (
+        f"{client!r} was never closed and {how} with {pending}: they were {fate}. "
+        "Use 'async with Analytics(...)' or 'await analytics.aclose()'"
+    )
+    logger.error("%s", text)
+    warnings.warn(text, ResourceWarning, stacklevel=3, source=client)
+
+
 def _check_options(
     write_key: str | None,
     destinations: Sequence[Destination],
@@ -845,11 +780,19 @@ def _check_options(
         raise ConfigError("max_concurrent_requests must be at least 1")
 
 
-def _check_spool(durability: str, max_bytes: int) -> None:
+def _make_spool(
+    path: str | os.PathLike[str] | None,
+    durability: Durability,
+    max_bytes: int,
+    on_full: Literal["block", "drop"],
+) -> Spooler | None:
+    if path is None:
+        return None
     if durability not in ("fsync", "interval"):
         raise ConfigError(f"spool_durability must be 'fsync' or 'interval', got {durability!r}")
     if max_bytes < MIN_MAX_BYTES:
         raise ConfigError(f"spool_max_bytes must be at least {MIN_MAX_BYTES}, got {max_bytes}")
+    return Spooler(path, durability=durability, max_bytes=max_bytes, on_full=on_full)
 
 
 def _make_lanes(destinations: Sequence[Destination]) -> dict[tuple[str, str], Lane]:
@@ -865,6 +808,80 @@ def _make_lanes(destinations: Sequence[Destination]) -> dict[tuple[str, str], La
                 spool_key=f"{destination.name}/{key}".encode(),
             )
     return lanes
+
+
+def _wire_flow(
+    destinations: Sequence[Destination],
+    lanes: Mapping[tuple[str, str], Lane],
+    max_requests: int,
+    max_records: int,
+) -> None:
+    """Give each destination's lanes a FlowControl of their own. With one destination, a
+    saturated one holds the flusher, so that a long outage reaches the callers (on_full).
+    With several, a saturated destination's new batches fail once ``max_records`` records
+    wait for it, so that the others go on."""
+    block = len(destinations) == 1
+    flows = {
+        d.name: FlowControl(max_requests, block=block, max_records=max_records)
+        for d in destinations
+    }
+    for lane in lanes.values():
+        lane.flow = flows[lane.destination]
+
+
+def _replayed(
+    recovery: Recovery, lanes: Iterable[Lane], size: int
+) -> tuple[list[list[tuple[Lane, Item]]], list[int]]:
+    """The spool's records as queue entries of ``size`` items, in their order; and the
+    sequence numbers of those no lane of this client can take."""
+    by_key = {lane.spool_key: lane for lane in lanes}
+    orphans: list[int] = []
+    entries: list[list[tuple[Lane, Item]]] = [[]]
+    for record in recovery.records:
+        lane = by_key.get(record.key)
+        if lane is None or not lane.batcher.fits(len(record.data)):
+            orphans.append(record.seq)
+            continue
+        if len(entries[-1]) >= size:
+            entries.append([])
+        entries[-1].append((lane, Item(record.data, Replayed(), record.seq)))
+    return [entry for entry in entries if entry], orphans
+
+
+def _translate(
+    wire: dict[str, Any],
+    selected: list[Destination],
+    fate: Routed,
+    lanes: Mapping[tuple[str, str], Lane],
+    bypass: Mapping[str, bool],
+) -> tuple[list[tuple[Lane, Item]], list[str]]:
+    """Each selected destination's records, as queue items; and the destinations that have
+    some (the others are settled ``"skipped"`` at once). ``bypass``: what the Segment copy's
+    ``integrations`` must add (destinations sent to directly)."""
+    entry: list[tuple[Lane, Item]] = []
+    pending: list[str] = []
+    encoded = _to_json(wire)
+    for destination in selected:
+        message, data = wire, encoded
+        if destination.name == "Segment" and bypass:
+            integrations = dict(wire.get("integrations") or {})
+            integrations.update(bypass)
+            message = {**wire, "integrations": integrations}
+            data = _to_json(message)
+        records = destination.translate(message, data)
+        if not records:
+            fate.outcomes[destination.name] = "skipped"
+            continue
+        pending.append(destination.name)
+        slot = Slot(fate, destination.name)
+        sink = slot if len(records) == 1 else Countdown(slot, len(records))
+        for record in records:
+            lane = lanes[(destination.name, record.endpoint)]
+            limit = lane.endpoint.limits.max_message_bytes
+            if len(record.data) > limit or not lane.batcher.fits(len(record.data)):
+                raise MessageTooLargeError(len(record.data), limit)
+            entry.append((lane, Item(record.data, sink)))
+    return entry, pending
 
 
 def _selects(integrations: Mapping[str, Any] | None, name: str) -> bool:
