@@ -26,6 +26,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
+from ._batching import split
 from ._config import SETTLE_EVERY, SLICE_MESSAGES
 from ._exceptions import ClientClosedError
 
@@ -411,10 +412,11 @@ class Batch:
         return cls([item.data for item in items], Items(items))
 
     def split(self) -> tuple[Batch, Batch]:
-        """Halve the batch (413 and 400 handling): the first half gets the odd record."""
-        middle = (len(self.records) + 1) // 2
-        first, second = self.sinks.split(middle)
-        return Batch(self.records[:middle], first), Batch(self.records[middle:], second)
+        """Halve the batch (413 and 400 handling) as :func:`~aioanalytics._batching.split`
+        does, the sinks alongside."""
+        head, tail = split(self.records)
+        first, second = self.sinks.split(len(head))
+        return Batch(head, first), Batch(tail, second)
 
 
 # -- settlement ----------------------------------------------------------------------------

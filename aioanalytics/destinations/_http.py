@@ -58,7 +58,7 @@ def check_url(url: str, *, allow_insecure_http: bool = False) -> str:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"expected a host name or an http(s) URL, got {url!r}")
+        raise ConfigError(f"expected an http(s) URL, got {url!r}")
     if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise ConfigError(
             f"plain http:// is only allowed to loopback hosts, got {url!r}: the credentials "

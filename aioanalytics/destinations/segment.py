@@ -84,7 +84,7 @@ class Segment:
         gzip: bool = True,
         allow_insecure_http: bool = False,
     ) -> None:
-        if not 0 < limits.max_bytes <= MAX_BATCH_BYTES:
+        if limits.max_bytes > MAX_BATCH_BYTES:
             raise ConfigError(
                 f"max_batch_bytes must be between 1 and {MAX_BATCH_BYTES}, got {limits.max_bytes}"
             )
