@@ -117,7 +117,7 @@ class Intake:
         if len(states) >= SLICE_MESSAGES:
             self._slice = Outcomes()
             self._slices.append(self._slice)
-        if self._getter is not None or self._nap is not None:
+        if self._getter is not None or (self._nap is not None and len(entries) >= self.wake_at):
             self._wake(len(entries), False)
         return Delivery(message_id, outcomes, len(states) - 1)
 
@@ -224,6 +224,7 @@ class Intake:
         while count:
             outcomes = slices[0]
             end = min(len(outcomes.states), start + count)
+            assert end > start, "positions taken past the messages admitted"
             runs.append([outcomes, start, end])
             count -= end - start
             start = end
