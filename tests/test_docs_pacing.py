@@ -18,8 +18,15 @@ DOCS = [
     "docs/delivery.md",
     "docs/performance.md",
 ]
-PACING = ("GZIP_LEVEL", "GZIP_RECORDS", "SETTLE_EVERY", "YIELD_EVERY", "WAKE_EVERY")
-PACING += ("HELD_PER_REQUEST", "SLICE_MESSAGES")
+PACING = (
+    "GZIP_LEVEL",
+    "GZIP_RECORDS",
+    "SETTLE_EVERY",
+    "YIELD_EVERY",
+    "WAKE_EVERY",
+    "HELD_PER_REQUEST",
+    "SLICE_MESSAGES",
+)
 #: How the docs describe a pacing number without naming it.
 PHRASES = {
     r"(\d[\d,]*) records (?:per|a) step": "GZIP_RECORDS",

@@ -8,11 +8,13 @@ import gc
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from aioanalytics import BatchLimits, ClientClosedError
+from aioanalytics import BatchLimits, ClientClosedError, DeliveryError
 from aioanalytics._batching import Batcher
 from aioanalytics._config import SLICE_MESSAGES, YIELD_EVERY
-from aioanalytics._delivery import DELIVERED, Batch, Item, Positions, Replayed
+from aioanalytics._delivery import DELIVERED, Batch, Delivery, Item, Positions, Replayed
 from aioanalytics._flusher import CLOSE, Flush, Flusher, Intake
 from aioanalytics._retry import RetryPolicy
 from aioanalytics._sender import Lane
@@ -42,6 +44,30 @@ def test_positions_follow_the_queue_across_slices() -> None:
     second.settle(ClientClosedError("closed"))
     failed = [i for i, d in enumerate(deliveries) if d is not None and d.done()]
     assert failed == list(range(SLICE_MESSAGES - 5, SLICE_MESSAGES + 10))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=50))
+def test_each_message_is_settled_by_its_own_batch(steps: list[tuple[int, int]]) -> None:
+    """Whatever the interleaving of calls and batches, across slices, the positions a batch
+    takes are its own messages' and no others'."""
+    intake = Intake(100_000)
+    deliveries: list[Delivery | None] = []
+    batch_of: dict[int, DeliveryError] = {}
+    for admitted, taken in steps:
+        for _ in range(admitted):
+            deliveries.append(intake.admit(str(len(deliveries)), b"%d" % len(deliveries)))
+        records = [entry for entry in (intake.take() for _ in range(taken)) if entry is not None]
+        if records:
+            error = DeliveryError("rejected")
+            intake.take_positions(len(records)).settle(error)
+            batch_of.update((int(record), error) for record in records)
+    for number, delivery in enumerate(deliveries):
+        assert delivery is not None
+        if number in batch_of:
+            assert delivery.exception() is batch_of[number]
+        else:
+            assert not delivery.done()
 
 
 def test_markers_always_fit_and_routed_entries_do_not() -> None:
