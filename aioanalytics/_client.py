@@ -1,11 +1,15 @@
-"""``Analytics``: the client. Queue, flusher and sender tasks, delivery handles, lifecycle.
+"""``Analytics``: the client. Wiring, lifecycle, the six calls and intake.
 
 One message's path::
 
-    track(...) -> wire dict (validated) -> plugins -> per destination: records (bytes)
-               -> asyncio.Queue -> flusher: Batcher per endpoint -> sender task per batch
-               -> gzip (a slice of records per step) -> transport -> RetryPolicy
-               -> deliveries settled, stats counted, on_error called, logged
+    track(...) -> wire dict, validated (_wire, _models) -> plugins -> per destination:
+               records (bytes) -> Intake (_flusher) -> Flusher: a Batcher per lane
+               -> Sender: a task per batch: gzip, transport, RetryPolicy (_sender)
+               -> Settlement: deliveries settled, stats counted, on_error called (_delivery)
+
+For Segment alone (the common case) the intake holds just each message's bytes, and the
+:class:`Delivery` handed back points at a shared outcome slice: nothing queued is an object
+the garbage collector has to scan.
 """
 
 from __future__ import annotations
@@ -15,62 +19,52 @@ import contextlib
 import enum
 import importlib
 import inspect
-import json
 import logging
 import os
-import random
+import warnings
 import weakref
-import zlib
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
 import pydantic_core
 
 from . import _context
-from ._batching import Batcher, split
-from ._config import MAX_BATCH_BYTES, MAX_BATCH_ITEMS, SEGMENT_BATCH_BYTES, BatchLimits, seconds
+from ._batching import Batcher
+from ._config import MAX_BATCH_ITEMS, SEGMENT_BATCH_BYTES, BatchLimits, seconds
+from ._delivery import (
+    Batch,
+    Countdown,
+    Delivery,
+    DeliveryResult,
+    ErrorHook,
+    Item,
+    Replayed,
+    Routed,
+    Settlement,
+    Slot,
+    Stats,
+)
 from ._exceptions import (
     ClientClosedError,
     ConfigError,
-    DeliveryError,
     EventLoopError,
     MessageTooLargeError,
     QueueFull,
-    TransportError,
 )
-from ._models import (
-    DEFAULT_CONTEXT_WIRE,
-    Alias,
-    Group,
-    Identify,
-    Message,
-    Page,
-    Screen,
-    Track,
-    _clean,
-    _ids,
-    build_wire,
-    format_timestamp,
-    new_message_id,
-    now_timestamp,
-    top_up_ids,
-    wire_dict,
-)
+from ._flusher import CLOSE, Entry, Flush, Flusher, Intake
+from ._models import Alias, Group, Identify, Message, Page, Screen, Track
 from ._observe import RequestObserver
-from ._retry import Decision, RetryPolicy, retry_after
+from ._retry import DEFAULT_MAX_RETRY_DURATION, RetryPolicy
+from ._sender import FlowControl, Lane, Sender
 from ._spool import Recovery, SpoolError
 from ._spooler import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, Durability, Spooler
-from ._transports.base import AsyncTransport, Response
+from ._transports.base import AsyncTransport
 from ._transports.http import HTTPTransport
-from .destinations._base import Destination, Endpoint
-from .destinations._http import is_loopback
-from .destinations._secrets import redact_response
+from ._wire import build_wire, track_wire, wire_dict
+from .destinations._base import Destination
 from .destinations.segment import DEFAULT_HOST, Segment
 
 if TYPE_CHECKING:
@@ -85,22 +79,8 @@ logger = logging.getLogger("aioanalytics")
 Plugin: TypeAlias = Callable[
     [dict[str, Any]], dict[str, Any] | None | Awaitable[dict[str, Any] | None]
 ]
-#: Called once per failed group of messages with the error and the records as sent.
-ErrorHook: TypeAlias = Callable[[Exception, list[dict[str, Any]]], object]
 #: The request context bound for the running code (``aioanalytics.web``), or None.
 _bound_request = _context.current.get
-
-#: Records compressed per step of a large batch (about 15 KB of JSON: ~0.05 ms at level 1).
-_GZIP_RECORDS = 50
-_GZIP_LEVEL = 1  # about 8x smaller than raw for analytics JSON, at ~0.8 us of CPU per event
-_DELIVERED = "delivered"
-#: The flusher lets other tasks run after this many queue entries (about 0.03 ms of work).
-_YIELD_EVERY = 64
-#: While a batch is open, the flusher is woken once this many messages wait, or fewer when
-#: that many would fill the batch by count.
-_WAKE_EVERY = 256
-#: A sender settles the messages of an accepted batch this many at a time (about 0.03 ms).
-_SETTLE_EVERY = 128
 
 
 class _State(enum.Enum):
@@ -109,329 +89,6 @@ class _State(enum.Enum):
     CLOSING = "closing"
     CLOSED = "closed"
 
-
-@dataclass(slots=True)
-class Stats:
-    """Live counters, since the client was created.
-
-    ``enqueued``: accepted by a call; ``delivered``/``failed``: terminal outcomes per message
-    and destination; ``dropped``: refused because the queue was full, or dropped by a plugin;
-    ``rejected``: refused at the call (invalid or too large); ``retried``: HTTP attempts that
-    were retries; ``batches``: requests sent (each attempt); ``bytes_sent``: request bytes on
-    the wire (after gzip); ``replayed``: records read back from the spool when the client
-    opened; ``spool_damaged``: damaged regions found in the spool (logged as warnings);
-    ``plan_violations``: messages that broke the ``tracking_plan`` (whatever ``on_violation``
-    then did with them);
-    ``spool_errors``: calls refused with :class:`SpoolError` because the spool could not be
-    written (a full disk: the message was not accepted).
-    """
-
-    enqueued: int = 0
-    delivered: int = 0
-    failed: int = 0
-    dropped: int = 0
-    rejected: int = 0
-    retried: int = 0
-    batches: int = 0
-    bytes_sent: int = 0
-    replayed: int = 0
-    spool_damaged: int = 0
-    plan_violations: int = 0
-    spool_errors: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters as a plain dict (for logging or metrics export)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryResult:
-    """How a delivered message ended, per destination: ``"delivered"``, ``"dropped"`` (by a
-    plugin) or ``"skipped"`` (``send=False``, or no destination selected)."""
-
-    message_id: str
-    destinations: Mapping[str, str]
-
-
-class Delivery:
-    """The handle a call returns. ``await delivery`` waits until every selected destination
-    accepted the message and returns a :class:`DeliveryResult`, or raises
-    :class:`~aioanalytics.DeliveryError` (or ``ClientClosedError`` when the client closed first).
-
-    A Delivery nobody awaits stays quiet: a failure still reaches the log and ``on_error``.
-    Cancelling a task that awaits it does not cancel the delivery.
-    """
-
-    # One object per message on the common path (one destination, Segment): the handle, the
-    # queued record (``_data``) and what the sender settles, all at once. An asyncio future is
-    # made only when somebody awaits a delivery that is still pending.
-    __slots__ = ("_data", "_left", "_outcome", "_outcomes", "_waiter", "message_id")
-
-    def __init__(
-        self,
-        message_id: str,
-        data: bytes = b"",
-        outcomes: dict[str, str | BaseException] | None = None,
-        left: int = 1,
-    ) -> None:
-        self.message_id = message_id
-        self._data = data
-        #: The outcome when the message goes to Segment alone (``_outcomes`` is ``None``).
-        self._outcome: str | BaseException | None = None
-        #: Outcomes by destination otherwise; ``_left`` counts the destinations still open.
-        self._outcomes = outcomes
-        self._left = left
-        self._waiter: asyncio.Future[None] | None = None
-
-    def __repr__(self) -> str:
-        state = "pending" if self._left else "done"
-        return f"<Delivery {self.message_id} {state}>"
-
-    def done(self) -> bool:
-        """Whether every destination reached a terminal state."""
-        return not self._left
-
-    def exception(self) -> BaseException | None:
-        """The first failure, once done (``None`` if delivered)."""
-        for outcome in self._all():
-            if isinstance(outcome, BaseException):
-                return outcome
-        return None
-
-    def __await__(self) -> Generator[Any, None, DeliveryResult]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> DeliveryResult:
-        if self._left:
-            waiter = self._waiter
-            if waiter is None:
-                waiter = self._waiter = asyncio.get_running_loop().create_future()
-            await asyncio.shield(waiter)
-        if (error := self.exception()) is not None:
-            raise error
-        if self._outcomes is None:
-            return DeliveryResult(self.message_id, {"Segment": self._outcome})  # type: ignore[dict-item]
-        return DeliveryResult(self.message_id, dict(self._outcomes))  # type: ignore[arg-type]
-
-    def _all(self) -> Iterable[str | BaseException | None]:
-        return (self._outcome,) if self._outcomes is None else self._outcomes.values()
-
-    def _settle(self, outcome: str | BaseException) -> bool:
-        """Settle the message (sent to Segment alone); ``False`` if it already was."""
-        if not self._left:
-            return False
-        self._outcome = outcome
-        self._left = 0
-        self._wake()
-        return True
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-
-class _Slot:
-    """One destination's part of a message sent to several."""
-
-    __slots__ = ("delivery", "name")
-
-    def __init__(self, delivery: Delivery, name: str) -> None:
-        self.delivery = delivery
-        self.name = name
-
-    def _settle(self, outcome: str | BaseException) -> bool:
-        delivery = self.delivery
-        outcomes = delivery._outcomes
-        assert outcomes is not None
-        if self.name in outcomes:
-            return False
-        outcomes[self.name] = outcome
-        delivery._left -= 1
-        if not delivery._left:
-            delivery._wake()
-        return True
-
-
-class _Countdown:
-    """Settles a destination once all of a message's records for it succeeded (or at the
-    first failure)."""
-
-    __slots__ = ("remaining", "sink")
-
-    def __init__(self, sink: _Slot, remaining: int) -> None:
-        self.sink = sink
-        self.remaining = remaining
-
-    def _settle(self, outcome: str | BaseException) -> bool:
-        if not isinstance(outcome, BaseException):
-            self.remaining -= 1
-            if self.remaining:
-                return False
-        return self.sink._settle(outcome)
-
-
-class _Replayed:
-    """The sink of a record replayed from the spool (nobody holds a handle to it): settled
-    once, like any other."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = False
-
-    def _settle(self, outcome: str | BaseException) -> bool:
-        if self.done:
-            return False
-        self.done = True
-        return True
-
-
-_Sink: TypeAlias = "Delivery | _Slot | _Countdown | _Replayed"
-
-
-class _Item:
-    """One record on its way to a destination other than Segment alone: its bytes and what
-    to settle when its fate is known. (Records for Segment alone are their Delivery.)"""
-
-    __slots__ = ("_data", "sink")
-
-    def __init__(self, data: bytes, sink: _Sink) -> None:
-        self._data = data
-        self.sink = sink
-
-    def _settle(self, outcome: str | BaseException) -> bool:
-        return self.sink._settle(outcome)
-
-
-class _SpooledItem(_Item):
-    """A record also held in the spool, under ``spool_id``."""
-
-    __slots__ = ("spool_id",)
-
-    def __init__(self, data: bytes, sink: _Sink, spool_id: int) -> None:
-        super().__init__(data, sink)
-        self.spool_id = spool_id
-
-
-#: What batches hold: records for Segment alone are their own Delivery.
-_Record: TypeAlias = "Delivery | _Item"
-
-
-class _Pool:
-    """One destination's share of the sending: its own limits, so a destination that is
-    failing (and backing off) never holds up another one's batches."""
-
-    __slots__ = ("batches", "held", "max_batches", "records", "room", "sending")
-
-    def __init__(self, max_requests: int) -> None:
-        #: Requests on the wire at once.
-        self.sending = asyncio.Semaphore(max_requests)
-        #: Batches held at once (sending or waiting to retry): bounds memory in an outage.
-        self.max_batches = max_requests * 4
-        self.held = asyncio.Semaphore(self.max_batches)
-        #: Batches (and their records) handed to sender tasks: held, or waiting for a place.
-        self.batches = 0
-        self.records = 0
-        self.room = asyncio.Event()
-
-
-@dataclass(slots=True)
-class _Lane:
-    """One endpoint of one destination: its batcher and how to send."""
-
-    destination: str
-    endpoint: Endpoint
-    batcher: Batcher[_Record]
-    gzip: bool
-    pool: _Pool | None = None
-    spool_key: bytes = b""
-
-
-class _Intake(asyncio.Queue[Any]):
-    """The client's queue: an ``asyncio.Queue`` that can also wake a napping flusher.
-
-    While a batch is open and the queue is empty, the flusher naps until the batch is due
-    (:meth:`nap_until`); a producer wakes it once ``wake_at`` entries wait, or at once for a
-    flush or close marker. Under load that is one wake-up per slice, not one per message.
-    """
-
-    _queue: deque[Any]
-    _getters: deque[asyncio.Future[None]]
-    _putters: deque[asyncio.Future[None]]
-
-    def __init__(self, maxsize: int) -> None:
-        super().__init__(maxsize)
-        self._limit = maxsize
-        self.wake_at = 1
-        self._nap: asyncio.Future[None] | None = None
-
-    def put_nowait(self, item: Any) -> None:
-        """``asyncio.Queue.put_nowait`` without the ``join()`` bookkeeping (the client never
-        joins its queue), and waking a napping flusher."""
-        queue = self._queue
-        if len(queue) >= self._limit:
-            raise asyncio.QueueFull
-        queue.append(item)
-        if self._getters:
-            self._wakeup_next(self._getters)  # type: ignore[attr-defined]
-        nap = self._nap
-        if nap is not None and (len(queue) >= self.wake_at or type(item) in _MARKERS):
-            self._nap = None
-            if not nap.done():
-                nap.set_result(None)
-
-    def take(self) -> Any:
-        """The next entry, or ``None`` when the queue is empty (a lean ``get_nowait``)."""
-        queue = self._queue
-        if not queue:
-            return None
-        item = queue.popleft()
-        if self._putters:
-            self._wakeup_next(self._putters)  # type: ignore[attr-defined]
-        return item
-
-    async def nap_until(self, deadline: float, *, wake_at: int) -> None:
-        """Sleep until ``deadline`` (loop time), or until ``wake_at`` entries wait (enough to
-        close a batch by count, or a slice) or a marker arrives."""
-        self.wake_at = max(1, min(wake_at, self._limit))
-        loop = asyncio.get_running_loop()
-        nap = self._nap = loop.create_future()
-        timer = loop.call_at(deadline, _wake, nap)
-        try:
-            await nap
-        finally:
-            timer.cancel()
-            self._nap = None
-
-
-def _wake(nap: asyncio.Future[None]) -> None:
-    if not nap.done():
-        nap.set_result(None)
-
-
-class _Flush:
-    """A marker in the queue: everything before it must be finished."""
-
-    __slots__ = ("done",)
-
-    def __init__(self, done: asyncio.Future[None]) -> None:
-        self.done = done
-
-    def finish(self, _: object = None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
-
-
-class _Close:
-    """The marker ``aclose()`` queues: flush everything, then stop."""
-
-
-_CLOSE = _Close()
-_MARKERS = frozenset({_Flush, _Close})
-
-#: A queue entry: a message for Segment alone, a message's records for other lanes, a marker.
-_Entry: TypeAlias = "Delivery | list[tuple[_Lane, _Item]] | _Flush | _Close"
 
 _live_clients: weakref.WeakSet[Analytics] = weakref.WeakSet()
 
@@ -443,6 +100,8 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_to_json = pydantic_core.to_json
 
 
 class Analytics:
@@ -485,7 +144,8 @@ class Analytics:
         max_batch_bytes: int = SEGMENT_BATCH_BYTES,
         max_queue_size: int = 10_000,
         on_full: Literal["block", "drop"] = "block",
-        max_retries: int = 10,
+        max_retries: int | None = None,
+        max_retry_duration: float | timedelta = DEFAULT_MAX_RETRY_DURATION,
         backoff_initial: float | timedelta = 0.5,
         backoff_max: float | timedelta = 60.0,
         timeout: float | timedelta = 15.0,
@@ -506,44 +166,12 @@ class Analytics:
         tracking_plan: TrackingPlan | str | os.PathLike[str] | None = None,
         on_violation: Literal["raise", "warn", "drop"] = "raise",
     ) -> None:
-        if write_key is not None and (not isinstance(write_key, str) or not write_key):
-            raise ConfigError("write_key must be a non-empty string")
-        if write_key is None and not destinations:
-            raise ConfigError("write_key is required unless other destinations are given")
-        if on_full not in ("block", "drop"):
-            raise ConfigError(f"on_full must be 'block' or 'drop', got {on_full!r}")
-        if max_queue_size < 1:
-            raise ConfigError(f"max_queue_size must be at least 1, got {max_queue_size}")
-        if max_concurrent_requests < 1:
-            raise ConfigError("max_concurrent_requests must be at least 1")
-        if not 0 < max_batch_bytes <= MAX_BATCH_BYTES:
-            raise ConfigError(
-                f"max_batch_bytes must be between 1 and {MAX_BATCH_BYTES}, got {max_batch_bytes}"
-            )
-        if not 0 < flush_at <= MAX_BATCH_ITEMS:
-            raise ConfigError(f"flush_at must be between 1 and {MAX_BATCH_ITEMS}, got {flush_at}")
-        if spool_durability not in ("fsync", "interval"):
-            raise ConfigError(
-                f"spool_durability must be 'fsync' or 'interval', got {spool_durability!r}"
-            )
-        if spool_max_bytes < MIN_MAX_BYTES:
-            raise ConfigError(
-                f"spool_max_bytes must be at least {MIN_MAX_BYTES}, got {spool_max_bytes}"
-            )
-        parts = urlsplit(host)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"host must be an http(s) URL, got {host!r}")
-        if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
-            raise ConfigError(
-                "plain http:// is only allowed to loopback hosts; pass allow_insecure_http=True "
-                "to send unencrypted traffic (and the write key) elsewhere"
-            )
+        _check_options(write_key, destinations, on_full, max_queue_size, max_concurrent_requests)
         self.host = host
         self._send = send
         self._debug = debug
         #: Whether track() may take its shortcut: open, Segment alone, sending, no spool.
         self._fast = False
-        self.on_error = on_error
         self.on_full = on_full
         self.max_queue_size = max_queue_size
         self.shutdown_timeout = seconds(shutdown_timeout, "shutdown_timeout")
@@ -559,6 +187,7 @@ class Analytics:
             max_retries=max_retries,
             backoff_initial=seconds(backoff_initial, "backoff_initial"),
             backoff_max=seconds(backoff_max, "backoff_max"),
+            max_retry_duration=seconds(max_retry_duration, "max_retry_duration"),
         )
         self.limits = BatchLimits(
             max_items=flush_at,
@@ -569,48 +198,44 @@ class Analytics:
         self._http_client = http_client
         self._transport = transport
         self._plugins = tuple(plugins)
-        self._destinations: list[Destination] = []
+        self._destinations = list(destinations)
         if write_key is not None:
-            self._destinations.append(
-                Segment(write_key, host=host, limits=self.limits, retry=self.retry, gzip=gzip)
+            segment = Segment(
+                write_key,
+                host=host,
+                limits=self.limits,
+                retry=self.retry,
+                gzip=gzip,
+                allow_insecure_http=allow_insecure_http,
             )
-        self._destinations.extend(destinations)
+            self._destinations.insert(0, segment)
         names = [d.name for d in self._destinations]
         if len(set(names)) != len(names):
             raise ConfigError(f"destination names must be unique, got {names}")
-        self._lanes: dict[tuple[str, str], _Lane] = {}
-        for destination in self._destinations:
-            for key, endpoint in destination.endpoints.items():
-                self._lanes[(destination.name, key)] = _Lane(
-                    destination.name,
-                    endpoint,
-                    Batcher(endpoint.limits, envelope_bytes=endpoint.envelope_bytes),
-                    destination.gzip,
-                )
-        self._spool: Spooler | None = None
-        if spool is not None:
-            self._spool = Spooler(
-                spool, durability=spool_durability, max_bytes=spool_max_bytes, on_full=on_full
-            )
-            for (name, key), lane in self._lanes.items():
-                lane.spool_key = f"{name}/{key}".encode()
-        # The common case, one Segment destination and no plugins, takes a shorter path.
-        self._segment_lane: _Lane | None = None
-        self._max_record = 0
-        if names == ["Segment"] and not self._plugins:
-            self._segment_lane = self._lanes[("Segment", "batch")]
-            self._max_record = self._segment_lane.batcher.max_record
+        self._spool = _make_spool(spool, spool_durability, spool_max_bytes, on_full)
+        self._lanes = _make_lanes(self._destinations)
+        # Segment alone and no plugins: messages skip routing; without a spool they are
+        # queued as bare bytes (see the module docstring).
+        alone = names == ["Segment"] and not self._plugins
+        self._alone = self._lanes[("Segment", "batch")] if alone else None
+        self._max_record = self._alone.batcher.max_record if self._alone else 0
         self._bypass = {d.name: False for d in self._destinations if d.bypasses_segment}
         self._state = _State.UNOPENED
         self._forked = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue = _Intake(max_queue_size)
+        self._intake = Intake(max_queue_size)
+        self._settlement = Settlement(self.stats, on_error, self._spool)
+        self._sender: Sender | None = None
         self._flusher: asyncio.Task[None] | None = None
-        self._senders: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Future[None] | None = None
-        self._random = random.Random()
         #: Instrumentation around each batch request (``aioanalytics.otel``); None: none.
-        self._observer: RequestObserver | None = None
+        self._request_observer: RequestObserver | None = None
+        #: Calls past their checks but not yet queued (running async plugins, or waiting
+        #: for the spool): aclose() lets them in before it queues the close marker.
+        self._admitting = 0
+        self._admitted = asyncio.Event()
+        #: Set once the close marker is queued: a call that gets this far fails its message.
+        self._intake_closed = False
         if debug:
             logger.setLevel(logging.DEBUG)
 
@@ -634,31 +259,43 @@ class Analytics:
                 f"an Analytics client can be opened once; it is {self._state.value}"
             )
         try:
-            self._loop = asyncio.get_running_loop()
+            loop = self._loop = asyncio.get_running_loop()
         except RuntimeError:
             raise EventLoopError(
                 "aioanalytics runs on asyncio; no asyncio loop is running"
             ) from None
-        self._queue = _Intake(self.max_queue_size)
-        self._closing = self._loop.create_future()
+        self._closing = loop.create_future()
         recovery = None
         if self._spool is not None:  # first: a spool in use elsewhere fails open() cleanly
             recovery = await self._spool.open(self._closing)
         if self._transport is None:
             # Everything the first request needs is made now, at start-up, rather than in the
             # middle of traffic. (In a worker thread it would cost ~4 MB more RSS: the
-            # thread's own malloc arena keeps what the TLS context's loading freed.)
+            # thread's own malloc arena keeps what the TLS context's loading freed.) Each
+            # destination has max_concurrent_requests connections of its own: one that hangs
+            # must not take the connections another one needs.
             self._transport = _make_transport(
                 self._http_client,
                 self._timeout,
-                # Each destination has max_concurrent_requests requests of its own: a
-                # destination that hangs must not take the connections another one needs.
                 self.max_concurrent_requests * len(self._destinations),
             )
-        pools = {d.name: _Pool(self.max_concurrent_requests) for d in self._destinations}
-        for lane in self._lanes.values():
-            lane.pool = pools[lane.destination]
-        self._flusher = self._loop.create_task(self._run_flusher(), name="aioanalytics-flusher")
+        self._sender = sender = Sender(
+            self._transport, self._settlement, self._closing, busy=self._intake.saturated
+        )
+        sender.debug = self._debug
+        sender.observer = self._request_observer
+        _wire_flow(
+            self._destinations, self._lanes, self.max_concurrent_requests, self.max_queue_size
+        )
+        flusher = Flusher(
+            self._intake,
+            list(self._lanes.values()),
+            dispatch=sender.dispatch,
+            after_sending=sender.after_sending,
+            fail=self._settlement.fail,
+            segment=self._alone if self._spool is None else None,
+        )
+        self._flusher = loop.create_task(self._run_flusher(flusher), name="aioanalytics-flusher")
         self._state = _State.OPEN
         self._refresh_fast()
         _live_clients.add(self)
@@ -666,34 +303,31 @@ class Analytics:
             await self._replay(recovery)
         logger.debug("opened %r", self)
 
+    async def _run_flusher(self, flusher: Flusher) -> None:
+        try:
+            await flusher.run()
+        except asyncio.CancelledError:
+            if self._state is _State.OPEN:  # not aclose(): the loop is going away under it
+                self._abandon(flusher.cut_short)
+            raise
+
     async def _replay(self, recovery: Recovery) -> None:
         """Queue what the spool kept from an earlier run, in its order, ahead of new calls.
 
-        The records are queued in chunks (so replay never waits for queue room); their memory
-        is bounded by ``spool_max_bytes``, not ``max_queue_size``.
+        The records are queued in chunks (so replay hardly ever waits for queue room); their
+        memory is bounded by ``spool_max_bytes``, not ``max_queue_size``.
         """
-        assert self._loop is not None and self._spool is not None
+        assert self._spool is not None
         self.stats.spool_damaged += len(recovery.damage)
         records = recovery.records
         if not records or not self._send:  # send=False sends nothing, old or new
             return
-        lanes = {lane.spool_key: lane for lane in self._lanes.values()}
         size = max(512, -(-len(records) // max(1, self.max_queue_size // 2)))
-        orphans: list[int] = []
-        entry: list[tuple[_Lane, _Item]] = []
-        for record in records:
-            lane = lanes.get(record.key)
-            if lane is None or not lane.batcher.fits(len(record.data)):
-                orphans.append(record.seq)
-                continue
-            item = _SpooledItem(record.data, _Replayed(), record.seq)
-            entry.append((lane, item))
-            if len(entry) >= size:
-                await self._queue.put(entry)
-                entry = []
-                await asyncio.sleep(0)  # a long backlog must not hold the event loop
-        if entry:
-            await self._queue.put(entry)
+        entries, orphans = _replayed(recovery, self._lanes.values(), size)
+        for entry in entries:
+            while not self._intake.put_nowait(entry):
+                await self._intake.wait_for_room()
+            await asyncio.sleep(0)  # a long backlog must not hold the event loop
         self.stats.replayed += len(records) - len(orphans)
         logger.info("replaying %d record(s) from the spool", len(records) - len(orphans))
         if orphans:
@@ -714,28 +348,13 @@ class Analytics:
         self._check_loop()
         self._state = _State.CLOSING
         self._fast = False
-        assert self._flusher is not None and self._closing is not None
-        self._closing.set_result(None)
-        flusher = self._flusher
+        assert self._closing is not None
+        self._closing.set_result(None)  # wakes blocked callers and batches in backoff
         try:
             with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(self.shutdown_timeout):
-                    await self._queue.put(_CLOSE)
-                    await asyncio.wait({flusher})
-                    if self._senders:
-                        await asyncio.wait(set(self._senders))
-                left = len(self._senders) + (0 if flusher.done() else 1)
-                if left:
-                    logger.error(
-                        "shutdown_timeout (%.1fs) expired with work in flight; failing it",
-                        self.shutdown_timeout,
-                    )
-                for task in (flusher, *self._senders):
-                    task.cancel()
-                await asyncio.gather(flusher, *self._senders, return_exceptions=True)
-                self._fail_queued()
-                if self._transport is not None:
-                    await self._transport.aclose()
+                await self._finish()
+                assert self._transport is not None
+                await self._transport.aclose()
                 if self._spool is not None:  # what failed with ClientClosedError stays in it
                     await self._spool.aclose()
         finally:
@@ -743,22 +362,77 @@ class Analytics:
             _live_clients.discard(self)
             logger.debug("closed %r: %s", self, self.stats)
 
-    def _fail_queued(self) -> None:
-        while True:
-            try:
-                entry = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            self._fail_entry(entry)
+    async def _finish(self) -> None:
+        # Let in the calls already past their checks, queue the close marker, wait for the
+        # flusher and the senders, all within shutdown_timeout; then fail what is left.
+        flusher, sender = self._flusher, self._sender
+        assert flusher is not None and sender is not None
+        with anyio.move_on_after(self.shutdown_timeout):
+            while self._admitting:
+                self._admitted.clear()
+                await self._admitted.wait()
+            self._intake_closed = True
+            self._intake.put_nowait(CLOSE)
+            await asyncio.wait({flusher})
+            if sender.tasks:
+                await asyncio.wait(set(sender.tasks))
+        self._intake_closed = True
+        if sender.tasks or not flusher.done():
+            logger.error(
+                "shutdown_timeout (%.1fs) expired with work in flight; failing it",
+                self.shutdown_timeout,
+            )
+        for task in (flusher, *sender.tasks):
+            task.cancel()
+        await asyncio.gather(flusher, *sender.tasks, return_exceptions=True)
+        self._fail_queued()
 
-    def _fail_entry(self, entry: _Entry) -> None:
+    def _fail_queued(self) -> None:
         error = ClientClosedError("the client closed before this message was sent")
-        if type(entry) is Delivery:
-            self._fail([entry], error, destination=None)
-        elif isinstance(entry, _Flush):
+        while (entry := self._intake.take()) is not None:
+            self._fail_entry(entry, error)
+
+    def _fail_entry(self, entry: Entry, error: Exception) -> None:
+        if type(entry) is bytes:
+            self._settlement.fail(Batch([entry], self._intake.take_positions(1)), error)
+        elif isinstance(entry, Flush):
             entry.finish()
         elif isinstance(entry, list):
-            self._fail([item for _, item in entry], error, destination=None)
+            self._settlement.fail(Batch.of_items([item for _, item in entry]), error)
+
+    def _abandon(self, cut_short: int) -> None:
+        """The event loop cancelled the flusher of an open client: fail what it held."""
+        pending = self._pending(cut_short)
+        self._state = _State.CLOSED
+        self._fast = False
+        self._intake_closed = True
+        _live_clients.discard(self)
+        self._fail_queued()
+        _warn_unclosed(self, "its event loop stopped it", pending, "failed with ClientClosedError")
+
+    def __del__(self) -> None:
+        # Garbage collected while open (a client nobody closed, or its loop closed without
+        # cancelling its tasks): whatever was pending is lost, and must not be silently.
+        if getattr(self, "_state", None) in (_State.OPEN, _State.CLOSING) and not self._forked:
+            batched = sum(len(lane.batcher) for lane in self._lanes.values())
+            _warn_unclosed(self, "it was garbage collected", self._pending(batched), "lost")
+
+    def _pending(self, batched: int) -> str:
+        sending = len(self._sender.tasks) if self._sender is not None else 0
+        return (
+            f"{self._intake.qsize()} queued call(s), {batched} message(s) in open batches and "
+            f"{sending} batch(es) sending or waiting to retry"
+        )
+
+    async def flush(self) -> None:
+        """Wait until every message queued before this call was delivered or failed."""
+        if self._state is not _State.OPEN:
+            raise ClientClosedError(f"the client is {self._state.value}")
+        self._check_loop()
+        assert self._loop is not None
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._intake.put_nowait(Flush(done))  # markers always fit
+        await asyncio.shield(done)
 
     @property
     def send(self) -> bool:
@@ -778,13 +452,35 @@ class Analytics:
     @debug.setter
     def debug(self, value: bool) -> None:
         self._debug = value
+        if self._sender is not None:
+            self._sender.debug = value
         self._refresh_fast()
+
+    @property
+    def _observer(self) -> RequestObserver | None:
+        """Instrumentation around each batch request (``aioanalytics.otel``); None: none."""
+        return self._request_observer
+
+    @_observer.setter
+    def _observer(self, value: RequestObserver | None) -> None:
+        self._request_observer = value
+        if self._sender is not None:
+            self._sender.observer = value
+
+    @property
+    def on_error(self) -> ErrorHook | None:
+        """``on_error(error, messages)``, called once per failed group of messages."""
+        return self._settlement.on_error
+
+    @on_error.setter
+    def on_error(self, value: ErrorHook | None) -> None:
+        self._settlement.on_error = value
 
     def _refresh_fast(self) -> None:
         self._fast = (
             self._state is _State.OPEN
             and not self._forked
-            and self._segment_lane is not None
+            and self._alone is not None
             and self._spool is None
             and self._send
             and not self._debug
@@ -818,21 +514,12 @@ class Analytics:
         """Tie a user to their traits (``traits``: email, name, plan, ...)."""
         if (bound := _bound_request()) is not None:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
+        fields = {"type": "identify", "traits": traits}
         wire = build_wire(
-            Identify,
-            user_id,
-            anonymous_id,
-            context,
-            timestamp,
-            integrations,
-            message_id,
-            {"type": "identify", "traits": traits},
-            ("traits",),
+            Identify, user_id, anonymous_id, context, timestamp, integrations, message_id, fields
         )
         result = self._submit(wire)
-        if isinstance(result, Delivery):
-            return result
-        return await result
+        return result if isinstance(result, Delivery) else await result
 
     async def track(
         self,
@@ -851,63 +538,28 @@ class Analytics:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
         wire = None
         if (
-            type(user_id) is str
-            and user_id
-            and anonymous_id is None
-            and type(event) is str
-            and event
-            and (properties is None or type(properties) is dict)
+            anonymous_id is None
             and context is None
             and timestamp is None
             and integrations is None
             and message_id is None
         ):
-            # The most common call, built right here (build_wire makes the same dict).
-            try:
-                message_id = _ids.pop()
-            except IndexError:
-                message_id = new_message_id()
-            wire = {
-                "userId": user_id,
-                "messageId": message_id,
-                "timestamp": now_timestamp(),
-                "context": DEFAULT_CONTEXT_WIRE,
-                "type": "track",
-                "event": event,
-            }
-            if properties is not None:
-                try:
-                    wire["properties"] = _clean(properties)
-                except ValueError:
-                    wire = None  # build_wire names what is wrong
+            wire = track_wire(user_id, event, properties)  # the most common call, made fast
             if wire is not None and self._fast and asyncio.get_running_loop() is self._loop:
-                # ... and queued right here: _submit's common path, inlined.
-                encoded = pydantic_core.to_json(wire)
+                encoded = _to_json(wire)
                 if len(encoded) <= self._max_record:
-                    delivery = Delivery(message_id, encoded)
-                    try:
-                        self._queue.put_nowait(delivery)
-                    except asyncio.QueueFull:
-                        return await self._put_slow(delivery, delivery)
+                    delivery = self._intake.admit(wire["messageId"], encoded)
+                    if delivery is None:
+                        return await self._admit_slow(wire["messageId"], encoded)
                     self.stats.enqueued += 1
                     return delivery
         if wire is None:
+            fields = {"type": "track", "event": event, "properties": properties}
             wire = build_wire(
-                Track,
-                user_id,
-                anonymous_id,
-                context,
-                timestamp,
-                integrations,
-                message_id,
-                {"type": "track", "event": event, "properties": properties},
-                ("properties",),
-                ("event",),
+                Track, user_id, anonymous_id, context, timestamp, integrations, message_id, fields
             )
         result = self._submit(wire)
-        if isinstance(result, Delivery):
-            return result
-        return await result
+        return result if isinstance(result, Delivery) else await result
 
     async def page(
         self,
@@ -925,21 +577,12 @@ class Analytics:
         """Record a web page view (``properties``: url, title, referrer, path, ...)."""
         if (bound := _bound_request()) is not None:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
+        fields = {"type": "page", "name": name, "category": category, "properties": properties}
         wire = build_wire(
-            Page,
-            user_id,
-            anonymous_id,
-            context,
-            timestamp,
-            integrations,
-            message_id,
-            {"type": "page", "name": name, "category": category, "properties": properties},
-            ("properties",),
+            Page, user_id, anonymous_id, context, timestamp, integrations, message_id, fields
         )
         result = self._submit(wire)
-        if isinstance(result, Delivery):
-            return result
-        return await result
+        return result if isinstance(result, Delivery) else await result
 
     async def screen(
         self,
@@ -957,21 +600,12 @@ class Analytics:
         """Record a mobile screen view."""
         if (bound := _bound_request()) is not None:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
+        fields = {"type": "screen", "name": name, "category": category, "properties": properties}
         wire = build_wire(
-            Screen,
-            user_id,
-            anonymous_id,
-            context,
-            timestamp,
-            integrations,
-            message_id,
-            {"type": "screen", "name": name, "category": category, "properties": properties},
-            ("properties",),
+            Screen, user_id, anonymous_id, context, timestamp, integrations, message_id, fields
         )
         result = self._submit(wire)
-        if isinstance(result, Delivery):
-            return result
-        return await result
+        return result if isinstance(result, Delivery) else await result
 
     async def group(
         self,
@@ -988,22 +622,12 @@ class Analytics:
         """Associate the user with a group (company, account, team) and its ``traits``."""
         if (bound := _bound_request()) is not None:
             user_id, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
+        fields = {"type": "group", "groupId": group_id, "traits": traits}
         wire = build_wire(
-            Group,
-            user_id,
-            anonymous_id,
-            context,
-            timestamp,
-            integrations,
-            message_id,
-            {"type": "group", "groupId": group_id, "traits": traits},
-            ("traits",),
-            ("groupId",),
+            Group, user_id, anonymous_id, context, timestamp, integrations, message_id, fields
         )
         result = self._submit(wire)
-        if isinstance(result, Delivery):
-            return result
-        return await result
+        return result if isinstance(result, Delivery) else await result
 
     async def alias(
         self,
@@ -1019,36 +643,24 @@ class Analytics:
         """Declare that ``previous_id`` (an anonymous id or old user id) is ``user_id``."""
         if (bound := _bound_request()) is not None:
             _, anonymous_id, context = _context.merge(bound, user_id, anonymous_id, context)
+        fields = {"type": "alias", "previousId": previous_id}
         wire = build_wire(
-            Alias,
-            user_id,
-            anonymous_id,
-            context,
-            timestamp,
-            integrations,
-            message_id,
-            {"type": "alias", "previousId": previous_id},
-            (),
-            ("previousId", "userId"),
+            Alias, user_id, anonymous_id, context, timestamp, integrations, message_id, fields
         )
         result = self._submit(wire)
-        if isinstance(result, Delivery):
-            return result
-        return await result
+        return result if isinstance(result, Delivery) else await result
 
     async def enqueue(self, message: Message) -> Delivery:
         """Queue a prebuilt message model (``Track(...)``, ``parse_message(...)``)."""
         result = self._submit(wire_dict(message))
-        if isinstance(result, Delivery):
-            return result
-        return await result
+        return result if isinstance(result, Delivery) else await result
 
     # -- intake -------------------------------------------------------------------------
 
     def _submit(self, wire: dict[str, Any]) -> Delivery | Coroutine[Any, Any, Delivery]:
         """Queue one wire message: a ``Delivery`` at once, or a coroutine when the call has to
-        wait (queue full, async plugins). The six calls return the first and await the second,
-        which saves a coroutine per call on the common path."""
+        wait (queue full, async plugins, the spool). The six calls return the first and await
+        the second, which saves a coroutine per call on the common path."""
         if self._state is not _State.OPEN or self._forked:
             if self._state is _State.OPEN:
                 self._check_loop()
@@ -1056,42 +668,68 @@ class Analytics:
                 f"the client is {self._state.value}: use 'async with Analytics(...)' and call it "
                 "inside the block"
             )
-        loop = self._loop
-        if asyncio.get_running_loop() is not loop:
+        if asyncio.get_running_loop() is not self._loop:
             self._check_loop()
         if self._plan is not None and not self._plan.admit(wire):
-            return Delivery(wire["messageId"], outcomes={"*": "dropped"}, left=0)
+            return Delivery(wire["messageId"], Routed({"*": "dropped"}))
         if self._debug:
             logger.debug("queued %s", wire)
-        lane = self._segment_lane
+        lane = self._alone
         if lane is None:
             return self._route(wire)
-        encoded = pydantic_core.to_json(wire)
+        message_id = wire["messageId"]
+        encoded = _to_json(wire)
         if len(encoded) > self._max_record:
             self.stats.rejected += 1
             raise MessageTooLargeError(len(encoded), lane.endpoint.limits.max_message_bytes)
-        delivery = Delivery(wire["messageId"], encoded)
         if not self._send:
-            return self._skip(delivery)
+            self.stats.enqueued += 1
+            return Delivery(message_id, Routed({"Segment": "skipped"}))
         if self._spool is not None:
-            return self._put_spooled([(lane, _Item(encoded, delivery))], delivery)
-        try:
-            self._queue.put_nowait(delivery)
-        except asyncio.QueueFull:
-            return self._put_slow(delivery, delivery)
+            fate = Routed()
+            fate.left = 1
+            entry = [(lane, Item(encoded, Slot(fate, "Segment")))]
+            return self._put_spooled(entry, Delivery(message_id, fate))
+        delivery = self._intake.admit(message_id, encoded)
+        if delivery is None:
+            return self._admit_slow(message_id, encoded)
         self.stats.enqueued += 1
         return delivery
 
-    def _skip(self, delivery: Delivery) -> Delivery:
-        delivery._data = b""
-        delivery._settle("skipped")
+    async def _admit_slow(self, message_id: str, encoded: bytes) -> Delivery:
+        await self._wait_for_room()
+        if self._state is not _State.OPEN:
+            raise ClientClosedError("the client closed while this call waited for room")
+        delivery = self._intake.admit(message_id, encoded)
+        assert delivery is not None  # room, and nothing ran since
         self.stats.enqueued += 1
         return delivery
+
+    async def _wait_for_room(self) -> None:
+        # The intake is full: fail fast ("drop") or wait for room ("block") unless the client
+        # starts closing meanwhile.
+        if self.on_full == "drop":
+            self.stats.dropped += 1
+            raise QueueFull(f"the queue is full ({self.max_queue_size} messages)")
+        if not await self._intake.wait_for_room(self._closing):
+            raise ClientClosedError("the client closed while this call waited for room")
 
     async def _route(self, wire: dict[str, Any]) -> Delivery:
+        self._admitting += 1
+        try:
+            return await self._route_admitted(wire)
+        finally:
+            self._admission_done()
+
+    def _admission_done(self) -> None:
+        self._admitting -= 1
+        if not self._admitting:
+            self._admitted.set()
+
+    async def _route_admitted(self, wire: dict[str, Any]) -> Delivery:
         message_id = wire["messageId"]
         if self._plugins:  # plugins may mutate: give them a copy that shares nothing
-            wire = pydantic_core.from_json(pydantic_core.to_json(wire))
+            wire = pydantic_core.from_json(_to_json(wire))
         for plugin in self._plugins:
             result = plugin(wire)
             if inspect.isawaitable(result):
@@ -1099,419 +737,209 @@ class Analytics:
             if result is None:
                 self.stats.dropped += 1
                 logger.debug("message %s dropped by plugin %r", message_id, plugin)
-                return Delivery(message_id, outcomes={"*": "dropped"}, left=0)
+                return Delivery(message_id, Routed({"*": "dropped"}))
             wire = result
         selected = [d for d in self._destinations if _selects(wire.get("integrations"), d.name)]
         if not selected:
             self.stats.enqueued += 1
-            return Delivery(message_id, outcomes={"*": "skipped"}, left=0)
-        entry: list[tuple[_Lane, _Item]] = []
-        outcomes: dict[str, str | BaseException] = {}  # filled in as destinations settle
-        delivery = Delivery(message_id, outcomes=outcomes, left=0)
-        pending: list[str] = []
-        encoded = pydantic_core.to_json(wire)
-        for destination in selected:
-            message, data = wire, encoded
-            if destination.name == "Segment" and self._bypass:
-                integrations = dict(wire.get("integrations") or {})
-                integrations.update(self._bypass)
-                message = {**wire, "integrations": integrations}
-                data = pydantic_core.to_json(message)
-            records = destination.translate(message, data)
-            if not records:
-                outcomes[destination.name] = "skipped"
-                continue
-            pending.append(destination.name)
-            slot = _Slot(delivery, destination.name)
-            sink: _Sink = slot if len(records) == 1 else _Countdown(slot, len(records))
-            for record in records:
-                lane = self._lanes[(destination.name, record.endpoint)]
-                limit = lane.endpoint.limits.max_message_bytes
-                if len(record.data) > limit or not lane.batcher.fits(len(record.data)):
-                    self.stats.rejected += 1
-                    raise MessageTooLargeError(len(record.data), limit)
-                entry.append((lane, _Item(record.data, sink)))
+            return Delivery(message_id, Routed({"*": "skipped"}))
+        fate = Routed()
+        try:
+            entry, pending = _translate(wire, selected, fate, self._lanes, self._bypass)
+        except MessageTooLargeError:
+            self.stats.rejected += 1
+            raise
         if not self._send:
-            outcomes.update(dict.fromkeys(pending, "skipped"))
+            fate.outcomes.update(dict.fromkeys(pending, "skipped"))
             pending = []
-        delivery._left = len(pending)
+        fate.left = len(pending)
+        delivery = Delivery(message_id, fate)
         if not pending:
             self.stats.enqueued += 1
             return delivery
         if self._spool is not None:
             return await self._put_spooled(entry, delivery)
-        try:
-            self._queue.put_nowait(entry)
-        except asyncio.QueueFull:
-            return await self._put_slow(entry, delivery)
+        return await self._put_routed(entry, delivery)
+
+    async def _put_routed(self, entry: list[tuple[Lane, Item]], delivery: Delivery) -> Delivery:
+        if self._intake_closed:
+            return self._refuse_late(entry, delivery)
+        if not self._intake.put_nowait(entry):
+            await self._wait_for_room()
+            if self._intake_closed:
+                return self._refuse_late(entry, delivery)
+            self._intake.put_nowait(entry)
         self.stats.enqueued += 1
         return delivery
 
-    async def _put_spooled(self, entry: list[tuple[_Lane, _Item]], delivery: Delivery) -> Delivery:
+    async def _put_spooled(self, entry: list[tuple[Lane, Item]], delivery: Delivery) -> Delivery:
         # On the spool first (as durable as spool_durability says), then queued. A message the
         # queue then refuses is taken off the spool again: it must not come back on the next
         # start behind the caller's back.
         spool = self._spool
         assert spool is not None
+        if self._intake_closed:  # the spool's writer may be gone: do not wait for it
+            return self._refuse_late(entry, delivery)
+        self._admitting += 1
         try:
-            seqs = await spool.append([(lane.spool_key, item._data) for lane, item in entry])
+            seqs = await spool.append([(lane.spool_key, item.data) for lane, item in entry])
         except QueueFull:
             self.stats.dropped += 1
             raise
         except SpoolError:
             self.stats.spool_errors += 1
             raise
-        entry = [
-            (lane, _SpooledItem(item._data, item.sink, seq))
-            for (lane, item), seq in zip(entry, seqs, strict=True)
-        ]
+        finally:
+            self._admission_done()
+        for (_, item), seq in zip(entry, seqs, strict=True):
+            item.spool_id = seq
         try:
-            self._queue.put_nowait(entry)
-        except asyncio.QueueFull:
-            try:
-                return await self._put_slow(entry, delivery)
-            except BaseException:
-                spool.ack(seqs)
-                raise
+            return await self._put_routed(entry, delivery)
+        except BaseException:
+            spool.ack(seqs)
+            raise
+
+    def _refuse_late(self, entry: Entry, delivery: Delivery) -> Delivery:
+        """A call that finished its plugins or its spool write after the close marker was
+        queued: its message is failed (counted, logged, ``on_error``), never left pending.
+        (A spooled one stays on the spool, for the next start.)"""
         self.stats.enqueued += 1
+        self._fail_entry(entry, ClientClosedError("the client closed before this call queued"))
         return delivery
 
-    async def _put_slow(self, entry: _Entry, delivery: Delivery) -> Delivery:
-        # The queue is full: fail fast ("drop") or wait for room ("block") unless the client
-        # starts closing meanwhile.
-        assert self._closing is not None
-        if self.on_full == "drop":
-            self.stats.dropped += 1
-            raise QueueFull(f"the queue is full ({self.max_queue_size} messages)")
-        putter = asyncio.ensure_future(self._queue.put(entry))
-        try:
-            await asyncio.wait({putter, self._closing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not putter.done():
-                putter.cancel()
-                await asyncio.wait({putter})  # learn whether it got in before the cancel
-        if not putter.cancelled():
-            # Queued: the flusher delivers it, or shutdown fails it (counted) if it landed
-            # behind the close marker. Either way its Delivery tells the truth.
-            self.stats.enqueued += 1
-            return delivery
-        raise ClientClosedError("the client closed while this call waited for room")
 
-    async def flush(self) -> None:
-        """Wait until every message queued before this call was delivered or failed."""
-        if self._state is not _State.OPEN:
-            raise ClientClosedError(f"the client is {self._state.value}")
-        self._check_loop()
-        assert self._loop is not None
-        done: asyncio.Future[None] = self._loop.create_future()
-        await self._queue.put(_Flush(done))
-        await asyncio.shield(done)
+def _warn_unclosed(client: Analytics, how: str, pending: str, fate: str) -> None:
+    text = (
+        f"{client!r} was never closed and {how} with {pending}: they were {fate}. "
+        "Use 'async with Analytics(...)' or 'await analytics.aclose()'"
+    )
+    logger.error("%s", text)
+    warnings.warn(text, ResourceWarning, stacklevel=3, source=client)
 
-    # -- the flusher: queue -> batches ----------------------------------------------------
 
-    async def _run_flusher(self) -> None:
-        queue = self._queue
-        loop = asyncio.get_running_loop()
-        lanes = list(self._lanes.values())
-        segment = self._segment_lane
-        # Entries that are a Delivery exist only when Segment is the one destination.
-        add_to_segment = segment.batcher.add if segment is not None else None
-        ready: list[tuple[_Lane, list[_Record]]] = []
-        try:
-            while True:
-                entry = queue.take()
-                if entry is None:
-                    top_up_ids()  # the queue is drained: make the next calls' ids now
-                    deadline = min(
-                        (
-                            lane.batcher.deadline
-                            for lane in lanes
-                            if lane.batcher.deadline is not None
-                        ),
-                        default=None,
-                    )
-                    if deadline is None:
-                        entry = await queue.get()
-                    else:
-                        # A batch is open: nap until it is due, or until the producers have
-                        # queued a slice or a marker, instead of waking for every message.
-                        if deadline > loop.time():
-                            room = min(
-                                lane.batcher.limits.max_items - len(lane.batcher)
-                                for lane in lanes
-                                if len(lane.batcher)
-                            )
-                            await queue.nap_until(deadline, wake_at=min(room, _WAKE_EVERY))
-                        now = loop.time()
-                        for lane in lanes:
-                            for batch in lane.batcher.poll(now=now):
-                                await self._dispatch(lane, batch)
-                        continue
-                # Drain a slice (at most _YIELD_EVERY entries), then let other tasks run.
-                now = loop.time()
-                for taken in range(1, _YIELD_EVERY + 1):
-                    kind = type(entry)
-                    if kind is Delivery:
-                        assert add_to_segment is not None and segment is not None
-                        closed = add_to_segment(entry, len(entry._data), now=now)
-                        if closed:
-                            ready.extend((segment, batch) for batch in closed)
-                    elif kind is list:
-                        for lane, item in entry:
-                            closed = lane.batcher.add(item, len(item._data), now=now)
-                            if closed:
-                                ready.extend((lane, batch) for batch in closed)
-                    elif kind is _Flush:
-                        await self._flush_all(lanes)
-                        waiting = set(self._senders)
-                        if waiting:
-                            gathered = asyncio.gather(*waiting, return_exceptions=True)
-                            gathered.add_done_callback(entry.finish)
-                        else:
-                            entry.finish()
-                    else:  # _CLOSE
-                        await self._flush_all(lanes)
-                        return
-                    if ready:
-                        for lane, batch in ready:
-                            await self._dispatch(lane, batch)
-                        ready.clear()
-                        now = loop.time()
-                    if taken == _YIELD_EVERY:
-                        await asyncio.sleep(0)  # a full queue is drained in slices, not at once
-                        break
-                    entry = queue.take()
-                    if entry is None:
-                        break
-        except asyncio.CancelledError:
-            for _, batch in ready:
-                self._fail(batch, ClientClosedError("the client closed before sending"), None)
-            for lane in lanes:
-                for batch in lane.batcher.drain():
-                    self._fail(batch, ClientClosedError("the client closed before sending"), None)
-            raise
+def _check_options(
+    write_key: str | None,
+    destinations: Sequence[Destination],
+    on_full: str,
+    max_queue_size: int,
+    max_concurrent_requests: int,
+) -> None:
+    """The checks of the client's own options (limits and hosts are checked by their owners:
+    ``BatchLimits`` and the destinations)."""
+    if write_key is not None and (not isinstance(write_key, str) or not write_key):
+        raise ConfigError("write_key must be a non-empty string")
+    if write_key is None and not destinations:
+        raise ConfigError("write_key is required unless other destinations are given")
+    if on_full not in ("block", "drop"):
+        raise ConfigError(f"on_full must be 'block' or 'drop', got {on_full!r}")
+    if max_queue_size < 1:
+        raise ConfigError(f"max_queue_size must be at least 1, got {max_queue_size}")
+    if max_concurrent_requests < 1:
+        raise ConfigError("max_concurrent_requests must be at least 1")
 
-    async def _flush_all(self, lanes: list[_Lane]) -> None:
-        for lane in lanes:
-            for batch in lane.batcher.drain():
-                await self._dispatch(lane, batch)
 
-    async def _dispatch(self, lane: _Lane, batch: list[_Record]) -> None:
-        # The flusher serves every destination, so it waits for one only when it is the only
-        # one: then a long outage fills the queue and reaches the callers (on_full). With
-        # several, a saturated destination's batches wait in their sender tasks, and once
-        # max_queue_size records are waiting for it its new ones fail, so the others go on.
-        pool = lane.pool
-        assert pool is not None and self._loop is not None
-        if len(self._destinations) == 1:
-            try:
-                while pool.batches >= pool.max_batches:  # saturated: backpressure
-                    pool.room.clear()
-                    await pool.room.wait()
-            except asyncio.CancelledError:
-                self._fail(batch, ClientClosedError("the client closed before sending"), None)
-                raise
-        elif pool.records and pool.records + len(batch) > self.max_queue_size:
-            error = DeliveryError(
-                f"{pool.records} records already waiting for this destination",
-                destination=lane.destination,
+def _make_spool(
+    path: str | os.PathLike[str] | None,
+    durability: Durability,
+    max_bytes: int,
+    on_full: Literal["block", "drop"],
+) -> Spooler | None:
+    if path is None:
+        return None
+    if durability not in ("fsync", "interval"):
+        raise ConfigError(f"spool_durability must be 'fsync' or 'interval', got {durability!r}")
+    if max_bytes < MIN_MAX_BYTES:
+        raise ConfigError(f"spool_max_bytes must be at least {MIN_MAX_BYTES}, got {max_bytes}")
+    return Spooler(path, durability=durability, max_bytes=max_bytes, on_full=on_full)
+
+
+def _make_lanes(destinations: Sequence[Destination]) -> dict[tuple[str, str], Lane]:
+    """A lane per endpoint of each destination, keyed by (destination, endpoint key)."""
+    lanes: dict[tuple[str, str], Lane] = {}
+    for destination in destinations:
+        for key, endpoint in destination.endpoints.items():
+            lanes[(destination.name, key)] = Lane(
+                destination.name,
+                endpoint,
+                Batcher(endpoint.limits, envelope_bytes=endpoint.envelope_bytes),
+                destination.gzip,
+                spool_key=f"{destination.name}/{key}".encode(),
             )
-            self._fail(batch, error, lane.destination)
-            return
-        pool.batches += 1
-        pool.records += len(batch)
-        task = self._loop.create_task(self._send_held(lane, batch))
-        self._senders.add(task)
-        count = len(batch)
-        task.add_done_callback(lambda task: self._sender_done(task, pool, count))
-
-    def _sender_done(self, task: asyncio.Task[None], pool: _Pool, count: int) -> None:
-        self._senders.discard(task)
-        pool.batches -= 1
-        pool.records -= count
-        pool.room.set()
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("sender task crashed", exc_info=exc)
-
-    async def _send_held(self, lane: _Lane, batch: list[_Record]) -> None:
-        # Send once one of the destination's max_batches places is free (in call order).
-        assert lane.pool is not None
-        try:
-            await lane.pool.held.acquire()
-        except asyncio.CancelledError:
-            self._fail(batch, ClientClosedError("the client closed before sending"), None)
-            raise
-        try:
-            await self._send_batch(lane, batch)
-        finally:
-            lane.pool.held.release()
-
-    # -- the senders: batch -> HTTP -> outcome -------------------------------------------
-
-    async def _send_batch(self, lane: _Lane, batch: list[_Record]) -> None:
-        groups: deque[tuple[list[_Record], int]] = deque([(batch, 0)])
-        items: list[_Record] = []
-        try:
-            while groups:
-                items, retries = groups.popleft()
-                while True:
-                    response, error = await self._attempt(lane, items)
-                    decision = lane.endpoint.decide(response, batch_size=len(items))
-                    if decision is Decision.ACCEPT:
-                        await self._succeed(items)
-                        break
-                    if decision is Decision.SPLIT:
-                        first, second = split(items)
-                        groups.appendleft((second, retries))
-                        groups.appendleft((first, retries))
-                        logger.warning(
-                            "%s answered %s for %d messages; splitting the batch",
-                            lane.destination,
-                            response.status_code if response else None,
-                            len(items),
-                        )
-                        break
-                    if decision is Decision.RETRY and lane.endpoint.retry.may_retry(retries):
-                        retries += 1
-                        self.stats.retried += 1
-                        delay = lane.endpoint.retry.backoff(
-                            retries,
-                            random=self._random.random(),
-                            server_wait=retry_after(response.headers) if response else None,
-                        )
-                        logger.info(
-                            "%s: %s; retry %d in %.2fs",
-                            lane.destination,
-                            error or f"HTTP {response.status_code if response else None}",
-                            retries,
-                            delay,
-                        )
-                        await asyncio.sleep(delay)
-                        continue
-                    reason = "rejected" if decision is not Decision.RETRY else "retries exhausted"
-                    if response is None:
-                        reason += f" ({error})"
-                    self._fail(
-                        items,
-                        DeliveryError(
-                            reason,
-                            status_code=response.status_code if response else None,
-                            body=response.text[:200] if response else "",
-                            attempts=retries + 1,
-                            destination=lane.destination,
-                        ),
-                        lane.destination,
-                    )
-                    break
-        except asyncio.CancelledError:
-            closed = ClientClosedError("the client closed before this message was delivered")
-            remaining = [item for group, _ in groups for item in group]
-            self._fail(items + remaining, closed, None)
-            raise
-        except Exception as exc:  # a bug in a destination or a hook: fail, never strand
-            logger.exception("sending to %s failed unexpectedly", lane.destination)
-            remaining = [item for group, _ in groups for item in group]
-            self._fail(
-                items + remaining,
-                DeliveryError(
-                    f"unexpected {type(exc).__name__}: {exc}", destination=lane.destination
-                ),
-                lane.destination,
-            )
-
-    async def _attempt(self, lane: _Lane, items: list[_Record]) -> tuple[Response | None, str]:
-        assert lane.pool is not None and self._transport is not None
-        sent_at = format_timestamp(_utcnow())
-        endpoint = lane.endpoint
-        frame = getattr(endpoint, "frame", None) if lane.gzip else None
-        if frame is not None:
-            # Compressed a slice of records at a time, with other tasks let in between: the
-            # whole uncompressed body is never built, and no step takes long.
-            request = endpoint.build((), sent_at=sent_at)
-            head, separator, tail = frame(sent_at=sent_at)
-            step = max(1, len(items)) if self._saturated() else _GZIP_RECORDS
-            body = await _gzip_records(head, separator, tail, items, step)
-        else:
-            request = endpoint.build([item._data for item in items], sent_at=sent_at)
-            body = _gzip(request.content) if lane.gzip else request.content
-        if lane.gzip:
-            headers = {**request.headers, "Content-Encoding": "gzip"}
-            request = type(request)(request.method, request.url, headers, body)
-        async with lane.pool.sending:
-            self.stats.batches += 1
-            self.stats.bytes_sent += len(request.content)
-            try:
-                if (observer := self._observer) is None:
-                    response = await self._transport.send(request)
-                else:
-                    response = await observer.observe(
-                        self._transport.send,
-                        request,
-                        destination=lane.destination,
-                        messages=len(items),
-                    )
-            except TransportError as exc:
-                return None, str(exc)
-        if self._debug:
-            logger.debug(
-                "%s: %d messages, %d bytes -> HTTP %d",
-                lane.destination,
-                len(items),
-                len(request.content),
-                response.status_code,
-            )
-        return redact_response(response, request, getattr(endpoint, "secrets", ())), ""
-
-    # -- outcomes -------------------------------------------------------------------------
-
-    def _saturated(self) -> bool:
-        """Whether the queue is half full. Senders then gzip and settle a batch in one step
-        so that they keep up; otherwise in small steps, so that the loop stays responsive."""
-        return self._queue.qsize() * 2 >= self.max_queue_size
-
-    async def _succeed(self, items: list[_Record]) -> None:
-        # A large batch is settled in slices, letting other tasks run in between; the spool's
-        # writer is woken once, at the end (each wake-up is a write).
-        spool = self._spool
-        step = max(1, len(items)) if self._saturated() else _SETTLE_EVERY
-        try:
-            for start in range(0, len(items), step):
-                if len(items) > step:
-                    await asyncio.sleep(0)
-                part = items[start : start + step]
-                delivered = 0
-                for item in part:
-                    if item._settle(_DELIVERED):
-                        delivered += 1
-                self.stats.delivered += delivered
-                if spool is not None:
-                    spool.ack(_spool_ids(part), wake=False)
-        finally:
-            if spool is not None:
-                spool.ack((), wake=True)
-
-    def _fail(self, items: list[_Record], error: Exception, destination: str | None) -> None:
-        if self._spool is not None and not isinstance(error, ClientClosedError):
-            # A final failure leaves the spool (a rejected message would come back forever);
-            # one cut short by shutdown stays, for the next start.
-            self._spool.ack(_spool_ids(items))
-        failed = 0
-        for item in items:
-            if item._settle(error):
-                failed += 1
-        if not failed:
-            return
-        self.stats.failed += failed
-        logger.error("%d message(s) failed: %s", failed, error)
-        if self.on_error is not None:
-            try:
-                self.on_error(error, [json.loads(item._data) for item in items])
-            except Exception:
-                logger.exception("the on_error hook raised")
+    return lanes
 
 
-def _spool_ids(items: list[_Record]) -> list[int]:
-    return [item.spool_id for item in items if isinstance(item, _SpooledItem)]
+def _wire_flow(
+    destinations: Sequence[Destination],
+    lanes: Mapping[tuple[str, str], Lane],
+    max_requests: int,
+    max_records: int,
+) -> None:
+    """Give each destination's lanes a FlowControl of their own. With one destination, a
+    saturated one holds the flusher, so that a long outage reaches the callers (on_full).
+    With several, a saturated destination's new batches fail once ``max_records`` records
+    wait for it, so that the others go on."""
+    block = len(destinations) == 1
+    flows = {
+        d.name: FlowControl(max_requests, block=block, max_records=max_records)
+        for d in destinations
+    }
+    for lane in lanes.values():
+        lane.flow = flows[lane.destination]
+
+
+def _replayed(
+    recovery: Recovery, lanes: Iterable[Lane], size: int
+) -> tuple[list[list[tuple[Lane, Item]]], list[int]]:
+    """The spool's records as queue entries of ``size`` items, in their order; and the
+    sequence numbers of those no lane of this client can take."""
+    by_key = {lane.spool_key: lane for lane in lanes}
+    orphans: list[int] = []
+    entries: list[list[tuple[Lane, Item]]] = [[]]
+    for record in recovery.records:
+        lane = by_key.get(record.key)
+        if lane is None or not lane.batcher.fits(len(record.data)):
+            orphans.append(record.seq)
+            continue
+        if len(entries[-1]) >= size:
+            entries.append([])
+        entries[-1].append((lane, Item(record.data, Replayed(), record.seq)))
+    return [entry for entry in entries if entry], orphans
+
+
+def _translate(
+    wire: dict[str, Any],
+    selected: list[Destination],
+    fate: Routed,
+    lanes: Mapping[tuple[str, str], Lane],
+    bypass: Mapping[str, bool],
+) -> tuple[list[tuple[Lane, Item]], list[str]]:
+    """Each selected destination's records, as queue items; and the destinations that have
+    some (the others are settled ``"skipped"`` at once). ``bypass``: what the Segment copy's
+    ``integrations`` must add (destinations sent to directly)."""
+    entry: list[tuple[Lane, Item]] = []
+    pending: list[str] = []
+    encoded = _to_json(wire)
+    for destination in selected:
+        message, data = wire, encoded
+        if destination.name == "Segment" and bypass:
+            integrations = dict(wire.get("integrations") or {})
+            integrations.update(bypass)
+            message = {**wire, "integrations": integrations}
+            data = _to_json(message)
+        records = destination.translate(message, data)
+        if not records:
+            fate.outcomes[destination.name] = "skipped"
+            continue
+        pending.append(destination.name)
+        slot = Slot(fate, destination.name)
+        sink = slot if len(records) == 1 else Countdown(slot, len(records))
+        for record in records:
+            lane = lanes[(destination.name, record.endpoint)]
+            limit = lane.endpoint.limits.max_message_bytes
+            if len(record.data) > limit or not lane.batcher.fits(len(record.data)):
+                raise MessageTooLargeError(len(record.data), limit)
+            entry.append((lane, Item(record.data, sink)))
+    return entry, pending
 
 
 def _selects(integrations: Mapping[str, Any] | None, name: str) -> bool:
@@ -1531,35 +959,3 @@ def _make_transport(
     with contextlib.suppress(ImportError):
         importlib.import_module("anyio._backends._asyncio")
     return HTTPTransport(client, timeout=timeout, max_connections=max_connections)
-
-
-def _gzip(body: bytes) -> bytes:
-    return zlib.compress(body, _GZIP_LEVEL, wbits=31)
-
-
-async def _gzip_records(
-    head: bytes, separator: bytes, tail: bytes, items: list[_Record], step: int
-) -> bytes:
-    """Gzip ``head + separator.join(records) + tail``, ``step`` records per loop step."""
-    compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31)
-    parts = [compressor.compress(head)]
-    sliced = len(items) > step
-    for start in range(0, len(items), step):
-        if start:
-            parts.append(compressor.compress(separator))
-        if sliced:
-            await asyncio.sleep(0)
-        records = [item._data for item in items[start : start + step]]
-        parts.append(compressor.compress(separator.join(records)))
-    if sliced:
-        await asyncio.sleep(0)  # finishing the stream is a step of its own
-    parts.append(compressor.compress(tail))
-    parts.append(compressor.flush())
-    body = b"".join(parts)
-    if sliced:
-        await asyncio.sleep(0)  # and so is sending
-    return body
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -11,10 +11,17 @@ from datetime import timedelta
 from ._exceptions import ConfigError
 
 __all__ = [
+    "GZIP_LEVEL",
+    "GZIP_RECORDS",
+    "HELD_PER_REQUEST",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_ITEMS",
     "MAX_MESSAGE_BYTES",
     "SEGMENT_BATCH_BYTES",
+    "SETTLE_EVERY",
+    "SLICE_MESSAGES",
+    "WAKE_EVERY",
+    "YIELD_EVERY",
     "BatchLimits",
     "seconds",
 ]
@@ -29,6 +36,26 @@ MAX_BATCH_BYTES = 500_000
 SEGMENT_BATCH_BYTES = 475_000
 #: Segment answers 200 but drops items past 2500 in one batch.
 MAX_BATCH_ITEMS = 2500
+
+# -- Pacing: how the background work shares the event loop. The docs cite these by name. -----
+
+#: gzip level of request bodies: about 8x smaller than raw for analytics JSON, at ~0.8 us of
+#: CPU per event.
+GZIP_LEVEL = 1
+#: Records compressed per step of a large batch (about 15 KB of JSON: ~0.05 ms at level 1).
+GZIP_RECORDS = 50
+#: A sender settles the messages of an accepted batch this many at a time (about 0.03 ms).
+SETTLE_EVERY = 128
+#: The flusher lets other tasks run after this many queue entries (about 0.03 ms of work).
+YIELD_EVERY = 64
+#: While a batch is open, the flusher is woken once this many messages wait, or fewer when
+#: that many would fill the batch by count.
+WAKE_EVERY = 256
+#: Batches a destination holds (sending or waiting to retry) per concurrent request allowed:
+#: bounds memory in an outage.
+HELD_PER_REQUEST = 4
+#: Queued messages sharing one outcome record (a byte each, and one object per slice).
+SLICE_MESSAGES = 1024
 
 
 def seconds(value: float | timedelta, name: str) -> float:

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import enum
 import math
-import os
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -43,6 +41,7 @@ from pydantic import (
     PlainSerializer,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -384,10 +383,15 @@ def _now() -> datetime:
 
 
 class _Message(BaseModel):
-    """Fields common to every spec call."""
+    """Fields common to every spec call.
+
+    Each type declares its JSON objects (``_objects``: cleaned like ``integrations``) and the
+    fields that must be non-empty strings (``_required``), by wire name.
+    """
 
     model_config = _MODEL_CONFIG
-    _object_fields: ClassVar[tuple[str, ...]] = ()
+    _objects: ClassVar[tuple[str, ...]] = ()
+    _required: ClassVar[tuple[str, ...]] = ()
 
     user_id: str | None = None
     anonymous_id: str | None = None
@@ -410,10 +414,10 @@ class _Message(BaseModel):
     def _default_context(cls, value: Any) -> Any:
         return _DEFAULT_CONTEXT if value is None else value
 
-    @field_validator("integrations", mode="before")
+    @field_validator("integrations", "properties", "traits", mode="before", check_fields=False)
     @classmethod
-    def _clean_integrations(cls, value: Any) -> Any:
-        return _clean_object(value, "integrations")
+    def _clean_objects(cls, value: Any, info: ValidationInfo) -> Any:
+        return _clean_object(value, info.field_name or "")
 
     @model_validator(mode="after")
     def _check_ids(self) -> _Message:
@@ -425,72 +429,55 @@ class _Message(BaseModel):
 class Identify(_Message):
     """``identify``: who the user is, and their traits."""
 
+    _objects = ("traits",)
     type: Literal["identify"] = "identify"
     traits: dict[str, Any] | None = None
-
-    @field_validator("traits", mode="before")
-    @classmethod
-    def _clean_traits(cls, value: Any) -> Any:
-        return _clean_object(value, "traits")
 
 
 class Track(_Message):
     """``track``: an action the user performed, named by ``event``."""
 
+    _objects = ("properties",)
+    _required = ("event",)
     type: Literal["track"] = "track"
     event: str = Field(min_length=1)
     properties: dict[str, Any] | None = None
-
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _clean_properties(cls, value: Any) -> Any:
-        return _clean_object(value, "properties")
 
 
 class Page(_Message):
     """``page``: the user viewed a web page."""
 
+    _objects = ("properties",)
     type: Literal["page"] = "page"
     name: str | None = None
     category: str | None = None
     properties: dict[str, Any] | None = None
 
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _clean_properties(cls, value: Any) -> Any:
-        return _clean_object(value, "properties")
-
 
 class Screen(_Message):
     """``screen``: the user viewed a screen of a mobile app."""
 
+    _objects = ("properties",)
     type: Literal["screen"] = "screen"
     name: str | None = None
     category: str | None = None
     properties: dict[str, Any] | None = None
 
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _clean_properties(cls, value: Any) -> Any:
-        return _clean_object(value, "properties")
-
 
 class Group(_Message):
     """``group``: the user belongs to a group (account, company, team)."""
 
+    _objects = ("traits",)
+    _required = ("groupId",)
     type: Literal["group"] = "group"
     group_id: str = Field(min_length=1)
     traits: dict[str, Any] | None = None
-
-    @field_validator("traits", mode="before")
-    @classmethod
-    def _clean_traits(cls, value: Any) -> Any:
-        return _clean_object(value, "traits")
 
 
 class Alias(_Message):
     """``alias``: ``previous_id`` and ``user_id`` are the same person."""
 
+    _required = ("previousId", "userId")
     type: Literal["alias"] = "alias"
     previous_id: str = Field(min_length=1)
 
@@ -537,231 +524,3 @@ class Batch(BaseModel):
     sent_at: Timestamp | None = None
     context: dict[str, Any] | None = None
     integrations: dict[str, Any] | None = None
-
-
-# --- The fast path -------------------------------------------------------------------------
-#
-# Analytics.track() and friends build the wire dict directly for the common case (plain
-# strings, JSON properties, no timestamp or an aware/naive datetime) instead of constructing a
-# model and dumping it: the same rules, a quarter of the CPU. Anything irregular, including
-# every input that is invalid, goes through the model, so errors always come from pydantic and
-# name the field. tests/test_models.py checks that both paths give the same wire JSON.
-
-#: Message ids are made in bulk, ahead of the calls that take them: the client's flusher tops
-#: the pool up whenever it wakes, so a call usually just pops one. A call that finds the pool
-#: empty (nothing let the flusher run) makes a small batch itself.
-_ID_TOP_UP = 256
-_ID_LOW = 512
-_ID_SMALL_BATCH = 32
-_ids: list[str] = []
-
-
-def _make_ids(count: int) -> list[str]:
-    """``count`` random (version 4) UUID strings from one ``os.urandom`` call, laid out with a
-    few dozen slice assignments over all of them at once rather than formatted one by one."""
-    digits = os.urandom(16 * count).hex().encode()
-    out = bytearray(36 * count)
-    for source, target in enumerate(_TARGETS):
-        out[target::36] = digits[source::32]
-    dashes = b"-" * count
-    for target in (8, 13, 18, 23):
-        out[target::36] = dashes
-    out[14::36] = b"4" * count  # the version
-    out[19::36] = digits[16::32].translate(_VARIANT)  # the variant: 8, 9, a or b
-    text = out.decode()
-    return [text[i : i + 36] for i in range(0, 36 * count, 36)]
-
-
-#: Where each of an id's 32 hex digits goes in its 36-character form.
-_TARGETS = [i + (i >= 8) + (i >= 12) + (i >= 16) + (i >= 20) for i in range(32)]
-_VARIANT = bytes.maketrans(b"0123456789abcdef", b"89ab89ab89ab89ab")
-
-
-def new_message_id() -> str:
-    """A random (version 4) UUID string."""
-    try:
-        return _ids.pop()
-    except IndexError:
-        _ids.extend(_make_ids(_ID_SMALL_BATCH))
-        return _ids.pop()
-
-
-def top_up_ids() -> None:
-    """Make message ids ahead of the calls that will take them (cheap when the pool is full)."""
-    if len(_ids) < _ID_LOW:
-        _ids.extend(_make_ids(_ID_TOP_UP))
-
-
-#: "000Z" to "999Z": the end of a timestamp, looked up rather than formatted.
-_MILLIS = [f"{ms:03d}Z" for ms in range(1000)]
-#: The last millisecond formatted, its timestamp, the last second and its "...:SS." prefix.
-_clock: list[Any] = [-1, "", -1, ""]
-
-
-def now_timestamp(
-    _time: Callable[[], float] = time.time, _clock: list[Any] = _clock, _millis: list[str] = _MILLIS
-) -> str:
-    """The current time in wire format: formatted in full once per second; within a second
-    only the milliseconds change, and they are looked up. (Its state sits in one list, bound
-    at definition, so that a call after the process slept touches as little as it can.)"""
-    ms = int(_time() * 1000)
-    if ms == _clock[0]:
-        stamp: str = _clock[1]
-        return stamp
-    second = ms // 1000
-    if second != _clock[2]:
-        _clock[3] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        _clock[2] = second
-    stamp = _clock[1] = _clock[3] + _millis[ms - second * 1000]
-    _clock[0] = ms
-    return stamp
-
-
-def _reset_after_fork() -> None:
-    _ids.clear()  # a child must never hand out the ids its parent made
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
-
-DEFAULT_CONTEXT_WIRE: dict[str, Any] = {"library": {"name": "aioanalytics", "version": __version__}}
-_STR_CONTEXT_KEYS = ("ip", "userAgent", "locale", "timezone")
-
-
-def _fast_context(context: Any) -> dict[str, Any] | None:
-    if context is None:
-        return DEFAULT_CONTEXT_WIRE
-    if type(context) is not dict or "user_agent" in context:
-        return None
-    cleaned: dict[str, Any] = _clean(context)
-    if None in cleaned.values():  # the model leaves out None-valued context keys
-        cleaned = {key: value for key, value in cleaned.items() if value is not None}
-    for key in _STR_CONTEXT_KEYS:
-        value = cleaned.get(key)
-        if value is not None and type(value) is not str:
-            return None
-    active = cleaned.get("active")
-    traits = cleaned.get("traits")
-    if (active is not None and type(active) is not bool) or (
-        traits is not None and type(traits) is not dict
-    ):
-        return None
-    library = cleaned.get("library")
-    if library is None:
-        return {"library": DEFAULT_CONTEXT_WIRE["library"], **cleaned}
-    if (
-        type(library) is not dict
-        or len(library) != 2
-        or type(library.get("name")) is not str
-        or type(library.get("version")) is not str
-    ):
-        return None
-    return cleaned
-
-
-def build_wire(
-    model: type[_Message],
-    user_id: Any,
-    anonymous_id: Any,
-    context: Any,
-    timestamp: Any,
-    integrations: Any,
-    message_id: Any,
-    fields: dict[str, Any],
-    objects: tuple[str, ...] = (),
-    required: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """Validate one call's arguments and return its wire dict (see the note above).
-
-    ``fields`` holds the type-specific wire fields (``type``, ``event``, ...); the names in
-    ``objects`` among them are JSON objects to clean (properties, traits), the names in
-    ``required`` must be non-empty strings (``userId`` there means ``user_id``).
-    """
-    wire = None
-    for key in required:
-        if not fields.get(key, user_id):
-            break
-    else:
-        try:
-            wire = _fast_wire(
-                user_id, anonymous_id, context, timestamp, integrations, message_id, fields, objects
-            )
-        except ValueError:
-            pass
-    if wire is not None:
-        return wire
-    kwargs = {
-        "user_id": user_id,
-        "anonymous_id": anonymous_id,
-        "context": context,
-        "integrations": integrations,
-        **{_SNAKE.get(k, k): v for k, v in fields.items() if v is not None},
-    }
-    if timestamp is not None:
-        kwargs["timestamp"] = timestamp
-    if message_id is not None:
-        kwargs["message_id"] = message_id
-    return wire_dict(model(**kwargs))
-
-
-_SNAKE = {"groupId": "group_id", "previousId": "previous_id"}
-
-
-def wire_dict(message: _Message) -> dict[str, Any]:
-    """A model's wire dict: camelCase keys, JSON values, no ``None`` fields."""
-    return message.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def _fast_wire(
-    user_id: Any,
-    anonymous_id: Any,
-    context: Any,
-    timestamp: Any,
-    integrations: Any,
-    message_id: Any,
-    fields: dict[str, Any],
-    objects: tuple[str, ...],
-) -> dict[str, Any] | None:
-    if not ((type(user_id) is str and user_id) or (type(anonymous_id) is str and anonymous_id)) or (
-        user_id is not None and type(user_id) is not str
-    ):
-        return None
-    if anonymous_id is not None and type(anonymous_id) is not str:
-        return None
-    if message_id is None:
-        message_id = new_message_id()
-    elif type(message_id) is not str or not 0 < len(message_id) < 100:
-        return None
-    if timestamp is None:
-        stamp = now_timestamp()
-    elif isinstance(timestamp, datetime):
-        stamp = format_timestamp(_as_utc(timestamp))
-    else:
-        return None
-    wire_context: dict[str, Any] | None = DEFAULT_CONTEXT_WIRE
-    if context is not None:
-        wire_context = _fast_context(context)
-        if wire_context is None:
-            return None
-    wire: dict[str, Any] = {}
-    if user_id is not None:
-        wire["userId"] = user_id
-    if anonymous_id is not None:
-        wire["anonymousId"] = anonymous_id
-    wire["messageId"] = message_id
-    wire["timestamp"] = stamp
-    wire["context"] = wire_context
-    if integrations is not None:
-        if type(integrations) is not dict:
-            return None
-        wire["integrations"] = _clean(integrations)
-    for key, value in fields.items():
-        if value is None:
-            continue
-        if key in objects:
-            if type(value) is not dict:
-                return None
-            value = _clean(value)
-        elif type(value) is not str:
-            return None
-        wire[key] = value
-    return wire

@@ -17,6 +17,10 @@ Backoff before retry ``n`` (``n`` = 1, 2, ...) is "full jitter"::
 
 unless the server said how long to wait (``Retry-After`` or ``X-RateLimit-Reset`` seconds),
 in which case exactly that wait is used, capped at ``max_server_wait`` (5 minutes).
+
+The budget is time: a batch is retried until ``max_retry_duration`` seconds (12 hours, as
+analytics-python's newer releases) have passed since its first attempt, and no wait runs past
+that moment. ``max_retries`` adds a cap by count (none by default).
 """
 
 from __future__ import annotations
@@ -27,7 +31,11 @@ from dataclasses import dataclass
 
 from ._exceptions import ConfigError
 
-__all__ = ["Decision", "RetryPolicy", "retry_after"]
+__all__ = ["DEFAULT_MAX_RETRY_DURATION", "Decision", "RetryPolicy", "retry_after"]
+
+#: How long a batch is retried by default: 12 hours (analytics-python's cap on the total
+#: backoff). Segment keeps what arrives late: ``timestamp`` says when it happened.
+DEFAULT_MAX_RETRY_DURATION = 12 * 3600.0
 
 
 class Decision(enum.Enum):
@@ -62,16 +70,25 @@ class RetryPolicy:
     <Decision.RETRY: 'retry'>
     >>> policy.backoff(3, random=1.0)
     2.0
+    >>> policy.may_retry(2, elapsed=60.0), policy.may_retry(3, elapsed=60.0)
+    (True, False)
     """
 
-    max_retries: int = 10
+    #: Retries per batch at most; ``None``: no cap by count (the time budget still applies).
+    max_retries: int | None = None
     backoff_initial: float = 0.5
     backoff_max: float = 60.0
     max_server_wait: float = 300.0
+    #: Seconds after a batch's first attempt past which it is not retried again.
+    max_retry_duration: float = DEFAULT_MAX_RETRY_DURATION
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
+        if self.max_retries is not None and self.max_retries < 0:
             raise ConfigError(f"max_retries must not be negative, got {self.max_retries}")
+        if self.max_retry_duration < 0:
+            raise ConfigError(
+                f"max_retry_duration must not be negative, got {self.max_retry_duration}"
+            )
         if self.backoff_initial < 0 or self.backoff_max < self.backoff_initial:
             raise ConfigError("backoff needs 0 <= backoff_initial <= backoff_max")
 
@@ -85,9 +102,12 @@ class RetryPolicy:
             return Decision.SPLIT
         return Decision.REJECT
 
-    def may_retry(self, retries_done: int) -> bool:
-        """Whether another retry is allowed after ``retries_done`` retries."""
-        return retries_done < self.max_retries
+    def may_retry(self, retries_done: int, *, elapsed: float = 0.0) -> bool:
+        """Whether another retry is allowed after ``retries_done`` retries, ``elapsed``
+        seconds after the batch's first attempt."""
+        if self.max_retries is not None and retries_done >= self.max_retries:
+            return False
+        return elapsed < self.max_retry_duration
 
     def backoff(self, retry: int, *, random: float, server_wait: float | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1-based); ``random`` is in [0, 1)."""

@@ -136,7 +136,7 @@ def _reader(
 
 
 def _queue_depth(analytics: Analytics) -> int:
-    return analytics._queue.qsize()
+    return analytics._intake.qsize()
 
 
 def _spool_bytes(analytics: Analytics) -> int:

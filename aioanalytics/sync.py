@@ -90,7 +90,8 @@ class AnalyticsOptions(TypedDict, total=False):
     max_batch_bytes: int
     max_queue_size: int
     on_full: Literal["block", "drop"]
-    max_retries: int
+    max_retries: int | None
+    max_retry_duration: float | timedelta
     backoff_initial: float | timedelta
     backoff_max: float | timedelta
     timeout: float | timedelta

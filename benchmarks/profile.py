@@ -104,18 +104,18 @@ def _area(stack: tuple[Any, ...]) -> str:
     for needle, area in _AREAS:
         if any(needle in f for f in files):
             return area
-    if "_gzip_records" in names or "_gzip" in names:
-        return "sender: gzip, level 1 (on the loop, 50 records per step)"
-    if any(n in ("_send_batch", "_attempt") for n in names):
+    if "gzip_records" in names or "gzip" in names:
+        return "sender: gzip, level 1 (on the loop, GZIP_RECORDS per step)"
+    if any("aioanalytics/_sender" in f or "aioanalytics/_delivery" in f for f in files):
         return "sender: request, settling deliveries, retry policy"
     if "_make_ids" in names:
         return "message ids, made in bulk ahead of the calls"
-    if "_run_flusher" in names:
+    if any("aioanalytics/_flusher" in f for f in files) and "track" not in names:
         return "flusher: queue, batcher, dispatch"
     if "track" in names and any("aioanalytics/_client" in f for f in files):
-        if any("aioanalytics/_models" in f for f in files):
-            return "track(): validate, message id, timestamp, clean (_models)"
-        return "track(): encode, Delivery, queue put (_client)"
+        if any("aioanalytics/_models" in f or "aioanalytics/_wire" in f for f in files):
+            return "track(): validate, message id, timestamp, clean (_wire, _models)"
+        return "track(): encode, Delivery, intake (_client, _flusher)"
     if any("benchmarks/" in f for f in files[:1]):
         return "benchmark loop"
     if any("asyncio/" in f for f in files[:1]):

@@ -36,7 +36,7 @@ RESULTS = ROOT / "benchmarks" / "results.json"
 DOC = ROOT / "docs" / "performance.md"
 CHART = ROOT / "docs" / "performance.png"
 
-SCENARIOS = ("tight", "faults", "stream", "paced", "backlog", "fastapi")
+SCENARIOS = ("tight", "webapp", "faults", "stream", "paced", "backlog", "fastapi")
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ def run_worker(
     worker_scenario = "tight" if scenario == "faults" else scenario
     n = {
         "tight": plan.tight_n,
+        "webapp": plan.tight_n,
         "faults": plan.faults_n,
         "stream": plan.stream_n,
         "paced": plan.paced_n,

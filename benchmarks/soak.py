@@ -223,7 +223,7 @@ async def soak(args: argparse.Namespace, control: CollectorControl) -> dict[str,
                     sent,
                     analytics.stats.delivered,
                     rss_mb(),
-                    analytics._queue.qsize(),
+                    analytics._intake.qsize(),
                     spool,
                     clock.take_window(),
                 )

@@ -10,6 +10,9 @@ Scenarios (the collector's fault mix and hold mode are set by the caller beforeh
   every ``--yield-every`` calls, as request handlers do, for ``--seconds`` (at most ``n``
   calls); the stall figure comes from here. A fixed time gives every SDK the same number of
   ticker samples, however fast it goes.
+- ``webapp``: ``n`` calls like ``tight``, but the producer yields to the loop after every
+  call, as a web app does when its handler returns between requests; CPU per event is
+  compared with ``tight``'s.
 - ``paced``: ``--rate`` calls per second in 1 ms ticks; per-call latency comes from here.
 - ``backlog``: the collector holds every request; ``n`` calls are queued, RSS is read, the
   collector is released, everything is flushed.
@@ -184,7 +187,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sent = n
     else:
         loop = _loop_async if driver.is_async else _loop_sync
-        yield_every = args.yield_every if args.scenario == "stream" else 0
+        yield_every = {"stream": args.yield_every, "webapp": 1}.get(args.scenario, 0)
         until = t0 + args.seconds if args.scenario == "stream" and args.seconds else 0.0
         producer = asyncio.create_task(loop(driver, n, lat, yield_every, until))
         timeout = 60.0 if args.scenario == "backlog" else None
@@ -250,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="one benchmark run of one SDK")
     parser.add_argument("--sdk", required=True)
     parser.add_argument(
-        "--scenario", required=True, choices=("tight", "stream", "paced", "backlog")
+        "--scenario", required=True, choices=("tight", "webapp", "stream", "paced", "backlog")
     )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--n", type=int, default=100_000)

@@ -50,6 +50,14 @@ def test_retry_budget() -> None:
     assert not policy.may_retry(3)
 
 
+def test_retry_budget_by_time() -> None:
+    timed = RetryPolicy(max_retry_duration=60.0)
+    assert timed.max_retries is None
+    assert timed.may_retry(10_000, elapsed=59.9)
+    assert not timed.may_retry(0, elapsed=60.0)
+    assert not policy.may_retry(0, elapsed=policy.max_retry_duration)
+
+
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
@@ -67,7 +75,12 @@ def test_retry_after(headers: dict[str, str], expected: float | None) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_retries": -1}, {"backoff_initial": -1}, {"backoff_initial": 2, "backoff_max": 1}],
+    [
+        {"max_retries": -1},
+        {"backoff_initial": -1},
+        {"backoff_initial": 2, "backoff_max": 1},
+        {"max_retry_duration": -1},
+    ],
 )
 def test_invalid_policy(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):

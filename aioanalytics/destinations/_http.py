@@ -11,9 +11,12 @@ import base64
 import ipaddress
 from urllib.parse import urlsplit
 
-from .segment import USER_AGENT
+from .._exceptions import ConfigError
+from .._version import __version__
 
-__all__ = ["USER_AGENT", "base_url", "basic_auth", "is_loopback", "json_headers"]
+__all__ = ["USER_AGENT", "base_url", "basic_auth", "check_url", "is_loopback", "json_headers"]
+
+USER_AGENT = f"aioanalytics/{__version__}"
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -37,14 +40,37 @@ def base_url(host: str) -> str:
     'http://127.0.0.1:8080'
 
     Raises:
-        ValueError: not an http(s) URL, or plain ``http://`` to a host that is not loopback.
+        ConfigError: (a ``ValueError``) not an http(s) URL, or plain ``http://`` to a host
+            that is not loopback.
     """
-    url = host if "://" in host else f"https://{host}"
+    return check_url(host if "://" in host else f"https://{host}")
+
+
+def check_url(url: str, *, allow_insecure_http: bool | None = None, name: str = "") -> str:
+    """``url`` without a trailing ``/``, once it is an http(s) URL fit for credentials: plain
+    ``http://`` only to loopback, unless ``allow_insecure_http``.
+
+    ``name``: the argument ``url`` came from, which the error then starts with (``host must
+    be ...``: the CLI says its flag instead). ``allow_insecure_http``: ``None`` when the
+    caller has no such argument, which the error then does not offer.
+
+    >>> check_url("http://analytics.example.com", allow_insecure_http=True)
+    'http://analytics.example.com'
+
+    Raises:
+        ConfigError: (a ``ValueError``) it is not, saying why.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected a host name or an http(s) URL, got {host!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ValueError(f"plain http:// is only allowed to loopback hosts, got {host!r}")
+        what = f"{name} must be" if name else "expected"
+        raise ConfigError(f"{what} an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
+        if allow_insecure_http is None:
+            raise ConfigError(f"plain http:// is only allowed to loopback hosts, got {url!r}")
+        raise ConfigError(
+            "plain http:// is only allowed to loopback hosts; pass allow_insecure_http=True to "
+            f"send unencrypted traffic (and the credentials) to {url!r}"
+        )
     return url.rstrip("/")
 
 

@@ -7,16 +7,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._config import BatchLimits
+from .._config import MAX_BATCH_BYTES, MAX_BATCH_ITEMS, BatchLimits
+from .._exceptions import ConfigError
 from .._retry import Decision, RetryPolicy
 from .._transports.base import Request, Response
-from .._version import __version__
 from ._base import Endpoint, Record
+from ._http import USER_AGENT, check_url
 
 __all__ = ["Segment", "SegmentEndpoint"]
 
 DEFAULT_HOST = "https://api.segment.io"
-USER_AGENT = f"aioanalytics/{__version__}"
 _PREFIX = b'{"batch":['
 _SENT_AT = b'],"sentAt":"'
 _SUFFIX = b'"}'
@@ -64,7 +64,12 @@ class SegmentEndpoint:
 
 
 class Segment:
-    """The default destination: Segment, or any collector speaking its HTTP API."""
+    """The default destination: Segment, or any collector speaking its HTTP API.
+
+    Checks what is Segment's own: ``host`` is an http(s) URL (plain ``http://`` only to
+    loopback unless ``allow_insecure_http``), and the limits are within Segment's (at most
+    ``MAX_BATCH_ITEMS`` messages and ``MAX_BATCH_BYTES`` bytes per batch).
+    """
 
     name = "Segment"
     bypasses_segment = False
@@ -77,11 +82,19 @@ class Segment:
         limits: BatchLimits,
         retry: RetryPolicy,
         gzip: bool = True,
+        allow_insecure_http: bool = False,
     ) -> None:
+        if limits.max_bytes > MAX_BATCH_BYTES:
+            raise ConfigError(
+                f"max_batch_bytes must be between 1 and {MAX_BATCH_BYTES}, got {limits.max_bytes}"
+            )
+        if limits.max_items > MAX_BATCH_ITEMS:
+            raise ConfigError(
+                f"flush_at must be between 1 and {MAX_BATCH_ITEMS}, got {limits.max_items}"
+            )
+        url = check_url(host, allow_insecure_http=allow_insecure_http, name="host")
         self.gzip = gzip
-        self.endpoint = SegmentEndpoint(
-            f"{host.rstrip('/')}/v1/batch", write_key, limits=limits, retry=retry
-        )
+        self.endpoint = SegmentEndpoint(f"{url}/v1/batch", write_key, limits=limits, retry=retry)
         self.endpoints: Mapping[str, Endpoint] = {"batch": self.endpoint}
 
     def __repr__(self) -> str:

@@ -19,7 +19,7 @@ from .._exceptions import ConfigError
 from ._plan import PlanViolationError, TrackingPlan, load_plan
 
 if TYPE_CHECKING:
-    from .._client import Stats
+    from .._delivery import Stats
 
 __all__ = ["OnViolation", "PlanGuard"]
 

@@ -131,10 +131,10 @@ async def run(collector: Collector, mode: str, spool: Path | None) -> Figures:
             await asyncio.sleep(max(0.0, interval - (loop.time() - start - now)))
 
     async def monitor() -> None:
-        pools = {id(lane.pool): lane.pool for lane in analytics._lanes.values()}
+        pools = {id(lane.flow): lane.flow for lane in analytics._lanes.values()}
         last = 0.0
         while not stop.is_set():
-            queue = analytics._queue.qsize()
+            queue = analytics._intake.qsize()
             held = max(p.batches for p in pools.values() if p is not None)
             used = analytics._spool.spool.used_bytes if analytics._spool is not None else 0
             figures.max_queue = max(figures.max_queue, queue)

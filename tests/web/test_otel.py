@@ -125,6 +125,21 @@ async def test_spool_bytes_gauge(providers: Any, tmp_path: Any) -> None:
     assert held > 0
 
 
+async def test_instrumenting_before_open_traces_the_requests(providers: Any) -> None:
+    """A client instrumented before it opens has its batch requests traced all the same."""
+    reader, exporter, options = providers
+    with Collector() as collector:
+        analytics = Analytics("key", host=collector.url)
+        instrument(analytics, **options)
+        async with analytics:
+            await (await analytics.track(user_id="u", event="E"))
+            found = points(reader)
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["aioanalytics.batch.messages"] == 1
+    assert span.attributes["http.response.status_code"] == 200
+    assert found["aioanalytics.batch.size"][0].sum == 1
+
+
 async def test_instrumenting_twice_is_an_error(providers: Any) -> None:
     """One client, one instrumentation."""
     _, _, options = providers
