@@ -256,7 +256,10 @@ def test_verbose_in_process_leaves_logging_as_it_was() -> None:
     [
         (
             "http://10.1.2.3:8000",
-            "plain http:// is only allowed to loopback hosts; pass --allow-insecure-http to send",
+            (
+                "--host 'http://10.1.2.3:8000': plain http:// is only allowed to loopback hosts; "
+                "pass --allow-insecure-http to send"
+            ),
         ),
         ("127.0.0.1:8000", "--host must be an http(s) URL, got '127.0.0.1:8000'"),
     ],

@@ -50,9 +50,10 @@ def check_url(url: str, *, allow_insecure_http: bool | None = None, name: str = 
     """``url`` without a trailing ``/``, once it is an http(s) URL fit for credentials: plain
     ``http://`` only to loopback, unless ``allow_insecure_http``.
 
-    ``name``: the argument ``url`` came from, which the error then starts with (``host must
-    be ...``: the CLI says its flag instead). ``allow_insecure_http``: ``None`` when the
-    caller has no such argument, which the error then does not offer.
+    ``name``: the argument ``url`` came from, which every error then starts with (``host must
+    be ...``, ``host 'http://...': plain http:// ...``: the CLI says its flag instead).
+    ``allow_insecure_http``: ``None`` when the caller has no such argument, which the error
+    then does not offer.
 
     >>> check_url("http://analytics.example.com", allow_insecure_http=True)
     'http://analytics.example.com'
@@ -65,11 +66,14 @@ def check_url(url: str, *, allow_insecure_http: bool | None = None, name: str = 
         what = f"{name} must be" if name else "expected"
         raise ConfigError(f"{what} an http(s) URL, got {url!r}")
     if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
+        refused = "plain http:// is only allowed to loopback hosts"
+        if name:  # the option first, then the reason
+            refused = f"{name} {url!r}: {refused}"
         if allow_insecure_http is None:
-            raise ConfigError(f"plain http:// is only allowed to loopback hosts, got {url!r}")
+            raise ConfigError(refused if name else f"{refused}, got {url!r}")
         raise ConfigError(
-            "plain http:// is only allowed to loopback hosts; pass allow_insecure_http=True to "
-            f"send unencrypted traffic (and the credentials) to {url!r}"
+            f"{refused}; pass allow_insecure_http=True to send unencrypted traffic (and the "
+            f"credentials) {'there' if name else f'to {url!r}'}"
         )
     return url.rstrip("/")
 

@@ -346,6 +346,20 @@ def test_options_are_validated() -> None:
     assert "key" not in repr(ok)
 
 
+def test_host_errors_name_the_option() -> None:
+    """Both ways a host is refused start with ``host``, the option to change (the CLI says
+    ``--host`` instead), and the plain-http one names ``allow_insecure_http``."""
+    with pytest.raises(ConfigError) as raised:
+        Analytics("key", host="ftp://x")
+    assert str(raised.value) == "host must be an http(s) URL, got 'ftp://x'"
+    with pytest.raises(ConfigError) as raised:
+        Analytics("key", host="http://analytics.example.com")
+    assert str(raised.value) == (
+        "host 'http://analytics.example.com': plain http:// is only allowed to loopback hosts; "
+        "pass allow_insecure_http=True to send unencrypted traffic (and the credentials) there"
+    )
+
+
 def test_loopback_http_is_allowed() -> None:
     for host in ("http://127.0.0.1:8000", "http://localhost", "http://[::1]:9"):
         Analytics("key", host=host)
