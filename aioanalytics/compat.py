@@ -46,6 +46,7 @@ from .sync import Analytics
 __all__ = [
     "Client",
     "alias",
+    "allow_insecure_http",
     "debug",
     "default_client",
     "flush",
@@ -67,6 +68,7 @@ __all__ = [
     "screen",
     "send",
     "shutdown",
+    "shutdown_timeout",
     "sync_mode",
     "timeout",
     "track",
@@ -114,6 +116,13 @@ oauth_auth_server: str = "https://oauth2.segment.io"
 """Accepted for compatibility; not used."""
 oauth_scope: str = "tracking_api:write"
 """Accepted for compatibility; not used."""
+
+allow_insecure_http: bool = False
+"""aioanalytics only: allow a plain ``http://`` ``host`` that is not loopback (by default
+refused, since the write key would travel unencrypted)."""
+shutdown_timeout: float = 30
+"""aioanalytics only: at exit (or ``join()``), how long to wait in all for the last deliveries
+before failing what is left."""
 
 default_client: Client | None = None
 """The client the module-level calls use, created by the first of them."""
@@ -164,6 +173,9 @@ class Client:
         oauth_scope: str = "tracking_api:write",
         max_total_backoff_duration: float = _MAX_TOTAL_BACKOFF,
         max_rate_limit_duration: float = _MAX_RATE_LIMIT,
+        *,
+        allow_insecure_http: bool = False,
+        shutdown_timeout: float = 30,
     ) -> None:
         if proxies:
             raise ConfigError(
@@ -196,6 +208,8 @@ class Client:
             send=send,
             debug=debug,
             on_error=on_error,
+            allow_insecure_http=allow_insecure_http,
+            shutdown_timeout=shutdown_timeout,
             **options,
         )
 
@@ -399,6 +413,8 @@ def _client() -> Client:
                 oauth_key_id=oauth_key_id,
                 oauth_auth_server=oauth_auth_server,
                 oauth_scope=oauth_scope,
+                allow_insecure_http=allow_insecure_http,
+                shutdown_timeout=shutdown_timeout,
             )
         return default_client
 

@@ -26,6 +26,7 @@ import pytest
 
 from aioanalytics import ConfigError, DeliveryError
 from aioanalytics import compat as analytics
+from tests._exit_timing import MAIN_DONE, exit_timings, unreachable_hosts
 from tests.collector import Action, Collector
 
 ROOT = Path(__file__).parent.parent
@@ -251,7 +252,9 @@ def test_client_signature_matches_segment_analytics_python() -> None:
     segment = pytest.importorskip("segment.analytics")
     ours = list(inspect.signature(analytics.Client).parameters)
     theirs = list(inspect.signature(segment.Client).parameters)
-    assert ours == theirs
+    assert ours[: len(theirs)] == theirs  # then aioanalytics's own, keyword-only
+    extra = list(inspect.signature(analytics.Client).parameters.values())[len(theirs) :]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in extra)
     for name in ("identify", "track", "page", "screen", "group", "alias"):
         ours = list(inspect.signature(getattr(analytics.Client, name)).parameters)
         theirs = list(inspect.signature(getattr(segment.Client, name)).parameters)
@@ -266,3 +269,27 @@ def test_migration_guide_maps_every_option_and_call() -> None:
     calls = {"identify", "track", "page", "screen", "group", "alias", "flush", "join", "shutdown"}
     settings = {n for n in analytics.__all__ if not callable(getattr(analytics, n))}
     assert options | calls | settings <= mentioned
+
+
+COMPAT_EXIT_SCRIPT = f"""
+    import os
+    import aioanalytics.compat as analytics
+
+    analytics.write_key = "key"
+    analytics.host = os.environ["HOST"]
+    analytics.shutdown_timeout = {{timeout}}
+    analytics.track("u", "Never Delivered")
+    print({MAIN_DONE!r}, flush=True)
+"""
+
+
+def test_exit_with_the_host_unreachable_waits_shutdown_timeout_once(tmp_path: Path) -> None:
+    """A compat program that exits with its host unreachable waits ``shutdown_timeout`` in
+    all (checked against 1.5 times it), not once per exit hook, and reports the failure."""
+    timeout = 4.0
+    with unreachable_hosts() as hosts:
+        timings = exit_timings(COMPAT_EXIT_SCRIPT.format(timeout=timeout), hosts, tmp_path)
+    for name, timing in timings.items():
+        assert timing.returncode == 0, (name, timing.stderr)
+        assert "1 message(s) failed" in timing.stderr, (name, timing.stderr)
+        assert timing.seconds < 1.5 * timeout, (name, timing)
