@@ -147,7 +147,8 @@ def compat_settings() -> Iterator[None]:
     logger = logging.getLogger("aioanalytics")
     level, handlers = logger.level, list(logger.handlers)
     yield
-    analytics.shutdown()
+    if analytics.default_client is not None:
+        analytics.default_client.join()
     for name, value in saved.items():
         setattr(analytics, name, value)
     logger.setLevel(level)
@@ -157,24 +158,32 @@ def compat_settings() -> Iterator[None]:
 def test_module_settings_create_the_default_client(
     collector: Collector, compat_settings: None
 ) -> None:
-    """Settings are read by the first call; ``shutdown()`` delivers and resets the client."""
-    analytics.flush()  # no client yet: nothing to do
+    """Settings are read by the first call, ``flush()`` included, as before; after
+    ``shutdown()`` the default client stays, and its next call starts a new thread."""
     analytics.write_key = "key"
     analytics.host = collector.url
+    analytics.timeout = 1.5
+    analytics.max_queue_size = 1337
+    analytics.flush()  # creates the client, as segment-analytics-python's flush() did
+    client = analytics.default_client
+    assert client is not None
+    assert "aioanalytics.compat.Client" in repr(client)
+    assert (client.write_key, client.host, client.timeout) == ("key", collector.url, 1.5)
+    assert (client.gzip, client.debug, client.queue.maxsize) == (False, False, 1337)
+    assert client.log is logging.getLogger("aioanalytics")
     queued, message = analytics.track("u", "First", {"n": 1})
     assert queued
     assert message["event"] == "First"
-    assert analytics.default_client is not None
-    assert "aioanalytics.compat.Client" in repr(analytics.default_client)
     analytics.identify("u", {"plan": "pro"})
     analytics.group("u", 5, {"name": "Acme"})
     analytics.screen("u", "Onboarding", "Welcome")
-    analytics.flush()
     analytics.shutdown()
-    assert analytics.default_client is None
+    assert analytics.default_client is client
     kinds = [(m["type"], m.get("groupId")) for m in collector.accepted_messages]
     assert kinds == [("track", None), ("identify", None), ("group", "5"), ("screen", None)]
-    analytics.join()  # no client: nothing to do
+    assert analytics.track("u", "After Shutdown")[0]
+    analytics.join()  # delivers it: the client works after shutdown() and join()
+    assert collector.accepted_messages[-1]["event"] == "After Shutdown"
 
 
 def test_client_maps_upload_size_and_interval_to_batches(collector: Collector) -> None:
@@ -239,12 +248,33 @@ def test_invalid_calls_raise_validation_errors() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"proxies": {"https": "http://proxy:3128"}}, {"oauth_client_id": "id"}, {"thread": 0}],
+    [
+        {"oauth_client_id": "id"},  # one of three OAuth options
+        {"oauth_client_id": "id", "oauth_client_key": "not a key", "oauth_key_id": "kid"},
+        {"thread": 0},
+        {"max_retries": None},
+        {"upload_interval": None},
+        {"max_total_backoff_duration": None},
+        {"max_rate_limit_duration": -1},
+        {"host": "http://analytics.internal"},  # plain http beyond loopback: refused
+    ],
 )
-def test_unsupported_or_invalid_options_raise(options: dict[str, Any]) -> None:
-    """Unsupported options (proxies, OAuth) and invalid ones raise ``ConfigError``."""
-    with pytest.raises(ConfigError):
+def test_invalid_options_raise_config_error(options: dict[str, Any]) -> None:
+    """Invalid options raise ``ConfigError``, a ``ValueError``, when the client is made."""
+    with pytest.raises(ConfigError) as raised:
         analytics.Client("key", **options)
+    assert isinstance(raised.value, ValueError)
+
+
+def test_missing_write_key_raises_an_assertion_error_too() -> None:
+    """No write key raises ``RequirementError``: both ``ConfigError`` and the
+    ``AssertionError`` segment-analytics-python raised, for the module calls too."""
+    with pytest.raises(analytics.RequirementError) as raised:
+        analytics.Client()
+    assert isinstance(raised.value, AssertionError)
+    assert isinstance(raised.value, ConfigError)
+    with pytest.raises(AssertionError):
+        analytics.Client(None)
 
 
 def test_client_signature_matches_segment_analytics_python() -> None:
