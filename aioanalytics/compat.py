@@ -444,7 +444,7 @@ class Client:
         )
 
     def _report(self, error: Exception, batch: list[dict[str, Any]]) -> None:
-        if self.on_error is not None:
+        if self.on_error:  # as segment-analytics-python: a falsy hook is no hook
             if isinstance(error, DeliveryError):
                 error = APIError.from_error(error)
             self.on_error(error, batch)
