@@ -628,8 +628,9 @@ def _as_returned(
     message: _Message, wire: dict[str, Any], common: dict[str, Any], fields: dict[str, Any]
 ) -> dict[str, Any]:
     """The message as segment-analytics-python returned it: every key present (``None``
-    or ``{}`` when not given), ids as strings, dates and datetimes in traits and properties
-    as given, the timestamp to the millisecond."""
+    or ``{}`` when not given), ``userId`` and ``anonymousId`` as strings (``groupId`` and
+    ``previousId`` as given), dates in traits and properties as given, the timestamp to the
+    millisecond. What is sent is ``wire``: ids as strings, dates as ISO 8601."""
     context = _clean(dict(common.get("context") or {}))
     context["library"] = wire["context"]["library"]
     returned = {
@@ -641,8 +642,8 @@ def _as_returned(
         "type": wire["type"],
         "messageId": wire["messageId"],
     }
-    for key, value in fields.items():
-        returned[key] = _clean(_id(value) if key in ("previousId", "groupId") else value)
+    for key, value in fields.items():  # groupId and previousId as given, numbers too
+        returned[key] = _clean(value)
     return returned
 
 
