@@ -9,12 +9,15 @@ Change one import and keep the rest of the program::
     analytics.flush()
 
 The settings (``write_key``, ``host``, ``on_error``, ``debug``, ``send``, ``sync_mode``,
-``max_queue_size``, ``gzip``, ``timeout``, ``max_retries``, ``log_handler``) are module
-attributes, read when the first call creates :data:`default_client`, exactly as in
-segment-analytics-python 2.x; their defaults are the same. The calls keep their positional
-order and return ``(success, message)``. :class:`Client` takes the old constructor's
-arguments. Underneath is :class:`aioanalytics.sync.Analytics`: batching, retries, gzip and
-the exit-time flush are aioanalytics's. The migration guide maps every option and call.
+``max_queue_size``, ``gzip``, ``timeout``, ``max_retries``, ``log_handler`` and the
+``oauth_*`` options, plus aioanalytics's ``allow_insecure_http`` and ``shutdown_timeout``)
+are module attributes, read when the first call (``flush()`` included) creates
+:data:`default_client`, exactly as in segment-analytics-python 2.x; their defaults are the
+same. The calls keep their positional order and return ``(success, message)`` with the
+message as segment-analytics-python returned it. :class:`Client` takes the old
+constructor's arguments and exposes them as attributes. Underneath is
+:class:`aioanalytics.sync.Analytics`: batching, retries, gzip and the exit-time flush are
+aioanalytics's. The migration guide maps every option and call, and lists every difference.
 
 This module holds a module-level client and settings because the API it mirrors does; new
 code should create an :class:`aioanalytics.sync.Analytics` (or the async client) instead.

@@ -60,7 +60,7 @@ def upstream_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     (run / "segment" / "__init__.py").write_text("")
     shutil.copy(HARNESS / "segment_analytics.py", package / "__init__.py")
     (run / "mock.py").write_text("from unittest.mock import *  # noqa: F403\n")
-    shutil.copy(HARNESS / "conftest.py.txt", run / "conftest.py")
+    shutil.copy(HARNESS / "upstream_conftest.py", run / "conftest.py")
     (run / "pytest.ini").write_text("[pytest]\n")
     for name, source in sdist.upstream_tests(archive).items():
         (run / (name if name in PUBLIC else f"{name}.internal")).write_text(source)

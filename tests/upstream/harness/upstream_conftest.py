@@ -40,7 +40,9 @@ TOLERATED = {
         r"^'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00' != '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00'$"
     ),
     # compat sends (and returns) context.library = aioanalytics, as docs/migration.md says.
-    "library": re.compile(r"^\{'name': 'aioanalytics', 'version': '[^']+'\} != \{'name': 'analytics-python'"),
+    "library": re.compile(
+        r"^\{'name': 'aioanalytics', 'version': '[^']+'\} != \{'name': 'analytics-python'"
+    ),
 }
 
 #: Upstream tests of segment's internals: test id -> why it is skipped.
