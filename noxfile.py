@@ -153,11 +153,11 @@ def upstream(session: nox.Session) -> None:
 
     Downloads the pinned source archive once (sha256 checked, cached in the temp directory)
     and runs its tests of the public API; the tests of its internals are skipped, each with
-    its reason (``-rs`` lists them). ``nox -s tests`` runs the same tests.
+    its reason, listed at the end of the run. ``nox -s tests`` runs the same tests.
     """
     session.install("-e", ".[oauth]", *nox.project.dependency_groups(PYPROJECT, "tests"))
     session.run(
-        "python", "-m", "pytest", "tests/upstream", "-p", "no:cacheprovider", "-rs",
+        "python", "-m", "pytest", "tests/upstream", "-p", "no:cacheprovider", "-rP",
         *session.posargs,
     )  # fmt: skip
 

@@ -109,6 +109,9 @@ def test_only_internal_tests_are_skipped_each_with_a_reason(
     assert isinstance(outcomes, dict)
     skipped = {k: v[1] for k, v in outcomes.items() if v[0] == "skipped"}
     assert skipped
+    listing = [f"{len(skipped)} upstream tests of segment's internals skipped:"]
+    listing += [f"  {t}: {r.removeprefix('internal: ')}" for t, r in sorted(skipped.items())]
+    sys.stdout.write("\n".join(listing) + "\n")  # the report of `nox -s upstream` (-rP)
     for test, reason in skipped.items():
         assert "internal: " in reason, (test, reason)
         module = test.split("::")[0]

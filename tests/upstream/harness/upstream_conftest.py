@@ -49,7 +49,7 @@ TOLERATED = {
 INTERNAL = {
     "test_client.py::TestClient::test_user_defined_upload_size": (
         "patches segment.analytics.consumer.post, segment's internal sender "
-        "(batch sizes are checked against the collector in tests/upstream/test_parity.py)"
+        "(batch sizes are checked against the collector in tests/test_migration.py)"
     ),
     "test_client.py::TestClient::test_user_defined_timeout": (
         "reads the timeout of segment's consumer threads (Client.consumers); "
@@ -68,8 +68,8 @@ INTERNAL = {
         "checks that shutdown() delivers everything and empties the queue"
     ),
     "test_client.py::TestClient::test_synchronous": (
-        "checks that segment's Client.consumers is empty in sync_mode; test_parity.py checks "
-        "that sync_mode delivers before returning"
+        "checks that segment's Client.consumers is empty in sync_mode; tests/test_migration.py "
+        "checks that sync_mode delivers before returning"
     ),
     "test_init.py::TestInit::test_max_retries": (
         "reads the retries of segment's consumer threads; test_parity.py counts the attempts"
@@ -80,7 +80,7 @@ INTERNAL = {
 INTERNAL_MODULES = {
     "test_consumer.py": (
         "segment's consumer thread (segment.analytics.consumer); its public behaviours "
-        "(retry classes, None durations refused) are checked in test_parity.py"
+        "(retry classes in test_parity.py, None durations refused in tests/test_migration.py)"
     ),
     "test_request.py": "segment's request module (segment.analytics.request, over requests)",
     "test_utils.py": "segment's utils module (segment.analytics.utils)",
