@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import numbers
+import os
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -213,34 +214,54 @@ class QueueView:
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._pending = 0
-        self._lock = threading.Lock()
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._accepted = 0
+        self._settled = 0
+        self._changed = threading.Condition()
+
+    def _mine(self) -> threading.Condition:
+        """The lock, anew in a child process: the parent's messages are the parent's."""
+        if self._pid != os.getpid():
+            self._start()
+        return self._changed
 
     def __repr__(self) -> str:
-        return f"<QueueView {self._pending}/{self.maxsize}>"
+        return f"<QueueView {self.qsize()}/{self.maxsize}>"
 
     def qsize(self) -> int:
         """How many messages are pending."""
-        return self._pending
+        with self._mine():
+            return self._accepted - self._settled
 
     def empty(self) -> bool:
         """Whether no message is pending."""
-        return self._pending == 0
+        return self.qsize() == 0
 
     def full(self) -> bool:
         """Whether calls are refused until some pending message settles."""
-        return self._pending >= self.maxsize
+        return self.qsize() >= self.maxsize
 
     def _take(self) -> bool:
-        with self._lock:
-            if self._pending >= self.maxsize:
+        with self._mine():
+            if self._accepted - self._settled >= self.maxsize:
                 return False
-            self._pending += 1
+            self._accepted += 1
             return True
 
     def _release(self, _: object = None) -> None:
-        with self._lock:
-            self._pending -= 1
+        with self._mine():
+            self._settled += 1
+            self._changed.notify_all()
+
+    def _wait_settled(self) -> None:
+        """Wait until every message accepted before this call has settled (their futures
+        settle just after the client's flush completes, on its event loop thread)."""
+        with self._mine():
+            accepted = self._accepted
+            self._changed.wait_for(lambda: self._settled >= accepted)
 
 
 class _SegmentEndpoint(SegmentEndpoint):
@@ -577,6 +598,7 @@ class Client:
             analytics = self._analytics
         if analytics is not None:
             analytics.flush()
+        self.queue._wait_settled()
 
     def join(self) -> None:
         """Deliver what is queued (waiting at most ``shutdown_timeout``), then stop the

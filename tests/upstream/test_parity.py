@@ -9,7 +9,10 @@ hosts and proxies.
 from __future__ import annotations
 
 import copy
+import os
 import re
+import subprocess
+import sys
 import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -229,3 +232,36 @@ def test_plain_http_host_through_a_proxy(collector: Collector, scheme: bool) -> 
         client.shutdown()
     assert proxy.seen == [("http://analytics.internal/v1/batch", "analytics.internal")]
     assert [m["event"] for m in collector.accepted_messages] == ["Proxied"]
+
+
+FORK_SCRIPT = """
+import os, sys, warnings
+from aioanalytics import compat
+
+warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads running
+client = compat.Client("key", host=os.environ["HOST"], upload_interval=60)
+client.track("parent", "Before Fork")  # pending in the parent when it forks
+pid = os.fork()
+if pid == 0:
+    client.track("child", "In Child")
+    client.flush()  # waits for the child's own message only
+    os._exit(0 if client.queue.empty() else 3)
+_, status = os.waitpid(pid, 0)
+client.shutdown()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
+def test_flush_in_a_forked_child_waits_for_its_own_messages(collector: Collector) -> None:
+    """A child's ``flush()`` does not wait for what its parent had pending at ``fork()``."""
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT],
+        env={**os.environ, "HOST": collector.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(m["event"] for m in collector.accepted_messages) == ["Before Fork", "In Child"]
