@@ -50,7 +50,9 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
-    session.install("-e", ".[server,cli]", *nox.project.dependency_groups(PYPROJECT, "typing"))
+    session.install(
+        "-e", ".[server,cli,plan,otel,oauth]", *nox.project.dependency_groups(PYPROJECT, "typing")
+    )
     session.run("mypy", "aioanalytics")
 
 
