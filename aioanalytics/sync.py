@@ -25,9 +25,12 @@ Three rules keep it safe where sync code lives:
 2. *Flushed at exit.* When the main thread finishes, before Python waits for non-daemon
    threads, every engine is flushed (bounded by ``shutdown_timeout``), while the interpreter
    can still resolve host names and start threads. Once those threads have finished, an
-   ``atexit`` hook closes every engine, delivering what they sent meanwhile. A process that
+   ``atexit`` hook closes every engine, delivering what they sent meanwhile. The two hooks
+   share one budget: exit waits at most ``shutdown_timeout`` in all. A process that
    ends with ``os._exit()`` (a ``multiprocessing`` child, for one) skips both: call
-   :meth:`Analytics.flush` or :meth:`Analytics.close` first.
+   :meth:`Analytics.flush` or :meth:`Analytics.close` first. Python 3.12 starts no thread
+   once the main thread has ended: a client whose first call comes after that raises
+   :class:`~aioanalytics.ClientClosedError` from the call, and logs it.
 3. *Bounded.* Closing waits at most ``shutdown_timeout`` for deliveries; what is left fails
    with :class:`~aioanalytics.ClientClosedError`, logged and passed to ``on_error``.
 
@@ -42,10 +45,11 @@ import concurrent.futures
 
 # Imported before our exit hook is registered, so that its own hook (which refuses new work
 # for asyncio's default executor, used to resolve host names) runs after ours.
-import concurrent.futures.thread  # noqa: F401
+import concurrent.futures.thread
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import timedelta
@@ -219,7 +223,10 @@ class Analytics:
                 if engine is not None:  # started before fork(): the parent's, not ours
                     self._client = AsyncAnalytics(self._write_key, **self._options)
                 engine = _Engine(self._client)
-                engine.start()
+                try:
+                    engine.start()
+                except RuntimeError as exc:
+                    raise _cannot_start(self._client, exc) from exc
                 _state.add(engine)
                 self._engine = engine
             return engine
@@ -401,6 +408,8 @@ class _Engine:
         # Callers waiting for the loop to take their message: failed if the loop ends first.
         self._handoffs: set[Future[None]] = set()
         self._stopping = False
+        #: Set by the exit-time flush: when the exit hooks' shared budget runs out.
+        self._deadline: float | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -456,9 +465,20 @@ class _Engine:
             raise ClientClosedError("this client is closed") from exc
         future.result(timeout)
 
-    def flush_at_exit(self) -> None:
+    def flush_at_exit(self) -> concurrent.futures.Future[None]:
+        """Start the exit-time flush; from now on, closing waits only for what is left of
+        ``shutdown_timeout``: the two exit hooks share one budget."""
         assert self._portal is not None
-        self._portal.call(self._bounded_flush)
+        self._deadline = time.monotonic() + self.client.shutdown_timeout
+        return self._portal.start_task_soon(self._bounded_flush)
+
+    def wait_exit_flush(self, future: concurrent.futures.Future[None]) -> None:
+        """Wait for :meth:`flush_at_exit`'s flush, at most until the shared deadline."""
+        assert self._deadline is not None
+        try:
+            future.result(max(0.0, self._deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:  # pragma: no cover - the flush bounds itself
+            pass
 
     def runs_here(self) -> bool:
         """Whether the calling thread is this engine's event loop thread."""
@@ -466,6 +486,9 @@ class _Engine:
 
     def close(self) -> None:
         assert self._portal is not None
+        if self._deadline is not None:
+            # The exit-time flush already spent part of the budget: closing gets the rest.
+            self.client.shutdown_timeout = max(0.0, self._deadline - time.monotonic())
         try:
             self._portal.call(self._aclose)
         except RuntimeError:  # the portal already stopped
@@ -517,7 +540,8 @@ class _Engine:
         await _settle(delivery, delivered)
 
     async def _bounded_flush(self) -> None:
-        with anyio.move_on_after(self.client.shutdown_timeout):
+        assert self._deadline is not None
+        with anyio.move_on_after(max(0.0, self._deadline - time.monotonic())):
             await self.client.flush()
 
     async def _aclose(self) -> None:
@@ -528,6 +552,21 @@ class _Engine:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _cannot_start(client: AsyncAnalytics, exc: RuntimeError) -> ClientClosedError:
+    """The error a call raises when its client's event loop thread cannot start; logged and
+    counted, since a call in a thread pool at exit has nobody looking at its result."""
+    client.stats.rejected += 1
+    reason = f"its event loop thread could not start ({exc})"
+    if "shutdown" in str(exc):
+        reason += (
+            "; this Python starts no thread once the main thread has ended: make the "
+            "client's first call before then"
+        )
+    error = ClientClosedError(f"this client cannot send: {reason}")
+    logger.error("message not sent: %s", error)
+    return error
 
 
 async def _settle(delivery: Delivery, future: Future[DeliveryResult]) -> None:
@@ -569,10 +608,16 @@ class _State:
                 pass
 
     def flush_all(self) -> None:
-        """At the end of the main thread: flush every engine of this process."""
+        """At the end of the main thread: flush every engine of this process, all at once."""
+        started = []
         for engine in self._mine():
             try:
-                engine.flush_at_exit()
+                started.append((engine, engine.flush_at_exit()))
+            except Exception:  # pragma: no cover - reported, and exit goes on
+                logger.exception("flushing at exit failed")
+        for engine, future in started:
+            try:
+                engine.wait_exit_flush(future)
             except Exception:  # pragma: no cover - reported, and exit goes on
                 logger.exception("flushing at exit failed")
 

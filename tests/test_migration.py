@@ -26,6 +26,7 @@ import pytest
 
 from aioanalytics import ConfigError, DeliveryError
 from aioanalytics import compat as analytics
+from tests._exit_timing import MAIN_DONE, exit_timings, unreachable_hosts
 from tests.collector import Action, Collector
 
 ROOT = Path(__file__).parent.parent
@@ -146,7 +147,8 @@ def compat_settings() -> Iterator[None]:
     logger = logging.getLogger("aioanalytics")
     level, handlers = logger.level, list(logger.handlers)
     yield
-    analytics.shutdown()
+    if analytics.default_client is not None:
+        analytics.default_client.join()
     for name, value in saved.items():
         setattr(analytics, name, value)
     logger.setLevel(level)
@@ -156,24 +158,32 @@ def compat_settings() -> Iterator[None]:
 def test_module_settings_create_the_default_client(
     collector: Collector, compat_settings: None
 ) -> None:
-    """Settings are read by the first call; ``shutdown()`` delivers and resets the client."""
-    analytics.flush()  # no client yet: nothing to do
+    """Settings are read by the first call, ``flush()`` included, as before; after
+    ``shutdown()`` the default client stays, and its next call starts a new thread."""
     analytics.write_key = "key"
     analytics.host = collector.url
+    analytics.timeout = 1.5
+    analytics.max_queue_size = 1337
+    analytics.flush()  # creates the client, as segment-analytics-python's flush() did
+    client = analytics.default_client
+    assert client is not None
+    assert "aioanalytics.compat.Client" in repr(client)
+    assert (client.write_key, client.host, client.timeout) == ("key", collector.url, 1.5)
+    assert (client.gzip, client.debug, client.queue.maxsize) == (False, False, 1337)
+    assert client.log is logging.getLogger("aioanalytics")
     queued, message = analytics.track("u", "First", {"n": 1})
     assert queued
     assert message["event"] == "First"
-    assert analytics.default_client is not None
-    assert "aioanalytics.compat.Client" in repr(analytics.default_client)
     analytics.identify("u", {"plan": "pro"})
     analytics.group("u", 5, {"name": "Acme"})
     analytics.screen("u", "Onboarding", "Welcome")
-    analytics.flush()
     analytics.shutdown()
-    assert analytics.default_client is None
+    assert analytics.default_client is client
     kinds = [(m["type"], m.get("groupId")) for m in collector.accepted_messages]
     assert kinds == [("track", None), ("identify", None), ("group", "5"), ("screen", None)]
-    analytics.join()  # no client: nothing to do
+    assert analytics.track("u", "After Shutdown")[0]
+    analytics.join()  # delivers it: the client works after shutdown() and join()
+    assert collector.accepted_messages[-1]["event"] == "After Shutdown"
 
 
 def test_client_maps_upload_size_and_interval_to_batches(collector: Collector) -> None:
@@ -238,12 +248,33 @@ def test_invalid_calls_raise_validation_errors() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"proxies": {"https": "http://proxy:3128"}}, {"oauth_client_id": "id"}, {"thread": 0}],
+    [
+        {"oauth_client_id": "id"},  # one of three OAuth options
+        {"oauth_client_id": "id", "oauth_client_key": "not a key", "oauth_key_id": "kid"},
+        {"thread": 0},
+        {"max_retries": None},
+        {"upload_interval": None},
+        {"max_total_backoff_duration": None},
+        {"max_rate_limit_duration": -1},
+        {"host": "http://analytics.internal"},  # plain http beyond loopback: refused
+    ],
 )
-def test_unsupported_or_invalid_options_raise(options: dict[str, Any]) -> None:
-    """Unsupported options (proxies, OAuth) and invalid ones raise ``ConfigError``."""
-    with pytest.raises(ConfigError):
+def test_invalid_options_raise_config_error(options: dict[str, Any]) -> None:
+    """Invalid options raise ``ConfigError``, a ``ValueError``, when the client is made."""
+    with pytest.raises(ConfigError) as raised:
         analytics.Client("key", **options)
+    assert isinstance(raised.value, ValueError)
+
+
+def test_missing_write_key_raises_an_assertion_error_too() -> None:
+    """No write key raises ``RequirementError``: both ``ConfigError`` and the
+    ``AssertionError`` segment-analytics-python raised, for the module calls too."""
+    with pytest.raises(analytics.RequirementError) as raised:
+        analytics.Client()
+    assert isinstance(raised.value, AssertionError)
+    assert isinstance(raised.value, ConfigError)
+    with pytest.raises(AssertionError):
+        analytics.Client(None)
 
 
 def test_client_signature_matches_segment_analytics_python() -> None:
@@ -251,7 +282,9 @@ def test_client_signature_matches_segment_analytics_python() -> None:
     segment = pytest.importorskip("segment.analytics")
     ours = list(inspect.signature(analytics.Client).parameters)
     theirs = list(inspect.signature(segment.Client).parameters)
-    assert ours == theirs
+    assert ours[: len(theirs)] == theirs  # then aioanalytics's own, keyword-only
+    extra = list(inspect.signature(analytics.Client).parameters.values())[len(theirs) :]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in extra)
     for name in ("identify", "track", "page", "screen", "group", "alias"):
         ours = list(inspect.signature(getattr(analytics.Client, name)).parameters)
         theirs = list(inspect.signature(getattr(segment.Client, name)).parameters)
@@ -266,3 +299,27 @@ def test_migration_guide_maps_every_option_and_call() -> None:
     calls = {"identify", "track", "page", "screen", "group", "alias", "flush", "join", "shutdown"}
     settings = {n for n in analytics.__all__ if not callable(getattr(analytics, n))}
     assert options | calls | settings <= mentioned
+
+
+COMPAT_EXIT_SCRIPT = f"""
+    import os
+    import aioanalytics.compat as analytics
+
+    analytics.write_key = "key"
+    analytics.host = os.environ["HOST"]
+    analytics.shutdown_timeout = {{timeout}}
+    analytics.track("u", "Never Delivered")
+    print({MAIN_DONE!r}, flush=True)
+"""
+
+
+def test_exit_with_the_host_unreachable_waits_shutdown_timeout_once(tmp_path: Path) -> None:
+    """A compat program that exits with its host unreachable waits ``shutdown_timeout`` in
+    all (checked against 1.5 times it), not once per exit hook, and reports the failure."""
+    timeout = 4.0
+    with unreachable_hosts() as hosts:
+        timings = exit_timings(COMPAT_EXIT_SCRIPT.format(timeout=timeout), hosts, tmp_path)
+    for name, timing in timings.items():
+        assert timing.returncode == 0, (name, timing.stderr)
+        assert "1 message(s) failed" in timing.stderr, (name, timing.stderr)
+        assert timing.seconds < 1.5 * timeout, (name, timing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -30,6 +31,7 @@ from aioanalytics import (
     Track,
 )
 from aioanalytics.sync import Analytics, AnalyticsOptions
+from tests._exit_timing import MAIN_DONE, exit_timings, unreachable_hosts
 from tests.collector import Action, Collector
 
 
@@ -339,3 +341,70 @@ def test_stats_are_the_live_counters() -> None:
         stats: Any = analytics.stats
         assert stats.enqueued == 1
         assert stats.delivered == 1
+
+
+EXIT_BOUND_SCRIPT = f"""
+    import os
+    from aioanalytics.sync import Analytics
+
+    analytics = Analytics("key", host=os.environ["HOST"], shutdown_timeout={{timeout}})
+    analytics.track(user_id="u", event="Never Delivered")
+    print({MAIN_DONE!r}, flush=True)
+"""
+
+
+def test_exit_with_the_host_unreachable_waits_shutdown_timeout_once(tmp_path: Path) -> None:
+    """Exiting waits at most ``shutdown_timeout`` in all, not once per exit hook.
+
+    The flush when the main thread ends and the close at interpreter exit share one budget.
+    Against a refused port (retries) and a server that never answers (a request in flight),
+    exit takes about ``shutdown_timeout``; the bound checked is 1.5 times it, which waiting
+    twice breaks. The message that could not be delivered is reported, not dropped.
+    """
+    timeout = 4.0
+    with unreachable_hosts() as hosts:
+        timings = exit_timings(EXIT_BOUND_SCRIPT.format(timeout=timeout), hosts, tmp_path)
+    for name, timing in timings.items():
+        assert timing.returncode == 0, (name, timing.stderr)
+        assert "1 message(s) failed" in timing.stderr, (name, timing.stderr)
+        assert timing.seconds < 1.5 * timeout, (name, timing)
+
+
+POOL_AFTER_MAIN_SCRIPT = """
+    import logging, os, time
+    from concurrent.futures import ThreadPoolExecutor
+    from aioanalytics.sync import Analytics
+
+    logging.basicConfig(format="LOG %(levelname)s %(message)s")
+    analytics = Analytics("key", host=os.environ["HOST"])
+    pool = ThreadPoolExecutor(4)
+
+    def work(i):
+        time.sleep(0.3)  # the main thread has ended by now
+        try:
+            analytics.track(user_id="u", event="From The Pool", message_id=f"p{i}")
+        except Exception as exc:
+            print(f"RAISED p{i} {type(exc).__module__}.{type(exc).__qualname__}", flush=True)
+            raise
+
+    for i in range(8):
+        pool.submit(work, i)
+"""
+
+
+def test_first_call_from_a_pool_after_main_ended_delivers_or_raises_and_logs(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """Calls from a thread pool that outlives the main thread are delivered, or each one
+    raises a library error that is also logged: never lost in silence.
+
+    Python 3.12 refuses to start the client's event loop thread once the main thread has
+    ended (3.11 and 3.13 deliver); this runs under the interpreter running the tests.
+    """
+    result = run_script(POOL_AFTER_MAIN_SCRIPT, tmp_path, HOST=collector.url)
+    assert result.returncode == 0, result.stderr
+    raised = set(re.findall(r"RAISED (p\d) aioanalytics\.ClientClosedError", result.stdout))
+    logged = re.findall(r"LOG ERROR message not sent: .*could not start", result.stderr)
+    assert collector.accepted_ids | raised == {f"p{i}" for i in range(8)}, result
+    assert not collector.accepted_ids & raised
+    assert len(logged) == len(raised), result.stderr

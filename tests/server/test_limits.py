@@ -393,17 +393,21 @@ async def test_export_reads_the_store_a_page_at_a_time(
 
 async def test_on_a_wildcard_address_any_ip_is_answered_but_no_other_name() -> None:
     """Bound to 0.0.0.0, the LAN address is answered; a name (rebindable) still is not."""
-    transport = httpx.ASGITransport(app=create_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://0.0.0.0:8000") as http:
-        for host, status in [
-            ("192.168.1.5:8000", 200),
-            ("[fe80::1]:8000", 200),
-            ("0.0.0.0:8000", 200),
-            ("devbox.lan:8000", 421),
-            ("192.168.1.5.nip.io:8000", 421),
-        ]:
-            response = await http.get("/api/counts", headers={"Host": host})
-            assert response.status_code == status, host
+    store = Store(":memory:")  # ASGITransport runs no lifespan: the test closes the store
+    transport = httpx.ASGITransport(app=create_app(store=store))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://0.0.0.0:8000") as http:
+            for host, status in [
+                ("192.168.1.5:8000", 200),
+                ("[fe80::1]:8000", 200),
+                ("0.0.0.0:8000", 200),
+                ("devbox.lan:8000", 421),
+                ("192.168.1.5.nip.io:8000", 421),
+            ]:
+                response = await http.get("/api/counts", headers={"Host": host})
+                assert response.status_code == status, host
+    finally:
+        store.close()
 
 
 async def test_past_the_cap_with_every_request_in_progress_a_new_connection_is_closed() -> None:
