@@ -35,7 +35,6 @@ from . import _context
 from ._batching import Batcher
 from ._config import MAX_BATCH_ITEMS, SEGMENT_BATCH_BYTES, BatchLimits, seconds
 from ._delivery import (
-    Batch,
     Countdown,
     Delivery,
     DeliveryResult,
@@ -178,11 +177,7 @@ class Analytics:
         self.max_concurrent_requests = max_concurrent_requests
         self.stats = Stats()
         #: Checks track/identify/group against the tracking plan, if one is given.
-        self._plan: PlanGuard | None = None
-        if tracking_plan is not None:
-            from .plan._guard import PlanGuard
-
-            self._plan = PlanGuard(tracking_plan, on_violation, self.stats)
+        self._plan = _plan_guard(tracking_plan, on_violation, self.stats)
         self.retry = RetryPolicy(
             max_retries=max_retries,
             backoff_initial=seconds(backoff_initial, "backoff_initial"),
@@ -198,25 +193,14 @@ class Analytics:
         self._http_client = http_client
         self._transport = transport
         self._plugins = tuple(plugins)
-        self._destinations = list(destinations)
-        if write_key is not None:
-            segment = Segment(
-                write_key,
-                host=host,
-                limits=self.limits,
-                retry=self.retry,
-                gzip=gzip,
-                allow_insecure_http=allow_insecure_http,
-            )
-            self._destinations.insert(0, segment)
-        names = [d.name for d in self._destinations]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"destination names must be unique, got {names}")
+        self._destinations = _destinations(
+            write_key, destinations, host, self.limits, self.retry, gzip, allow_insecure_http
+        )
         self._spool = _make_spool(spool, spool_durability, spool_max_bytes, on_full)
         self._lanes = _make_lanes(self._destinations)
         # Segment alone and no plugins: messages skip routing; without a spool they are
         # queued as bare bytes (see the module docstring).
-        alone = names == ["Segment"] and not self._plugins
+        alone = [d.name for d in self._destinations] == ["Segment"] and not self._plugins
         self._alone = self._lanes[("Segment", "batch")] if alone else None
         self._max_record = self._alone.batcher.max_record if self._alone else 0
         self._bypass = {d.name: False for d in self._destinations if d.bypasses_segment}
@@ -312,30 +296,12 @@ class Analytics:
             raise
 
     async def _replay(self, recovery: Recovery) -> None:
-        """Queue what the spool kept from an earlier run, in its order, ahead of new calls.
-
-        The records are queued in chunks (so replay hardly ever waits for queue room); their
-        memory is bounded by ``spool_max_bytes``, not ``max_queue_size``.
-        """
+        """Queue what the spool kept from an earlier run, in its order, ahead of new calls."""
         assert self._spool is not None
         self.stats.spool_damaged += len(recovery.damage)
-        records = recovery.records
-        if not records or not self._send:  # send=False sends nothing, old or new
-            return
-        size = max(512, -(-len(records) // max(1, self.max_queue_size // 2)))
-        entries, orphans = _replayed(recovery, self._lanes.values(), size)
-        for entry in entries:
-            while not self._intake.put_nowait(entry):
-                await self._intake.wait_for_room()
-            await asyncio.sleep(0)  # a long backlog must not hold the event loop
-        self.stats.replayed += len(records) - len(orphans)
-        logger.info("replaying %d record(s) from the spool", len(records) - len(orphans))
-        if orphans:
-            logger.warning(
-                "%d spooled record(s) name destinations this client lacks; discarded",
-                len(orphans),
-            )
-            self._spool.ack(orphans)
+        if recovery.records and self._send:  # send=False sends nothing, old or new
+            lanes, limit = self._lanes.values(), self.max_queue_size
+            await _replay(recovery, self._spool, self._intake, lanes, limit, self.stats)
 
     async def aclose(self) -> None:
         """Stop intake, flush, wait up to ``shutdown_timeout`` for in-flight requests, then
@@ -389,20 +355,11 @@ class Analytics:
 
     def _fail_queued(self) -> None:
         error = ClientClosedError("the client closed before this message was sent")
-        while (entry := self._intake.take()) is not None:
-            self._fail_entry(entry, error)
-
-    def _fail_entry(self, entry: Entry, error: Exception) -> None:
-        if type(entry) is bytes:
-            self._settlement.fail(Batch([entry], self._intake.take_positions(1)), error)
-        elif isinstance(entry, Flush):
-            entry.finish()
-        elif isinstance(entry, list):
-            self._settlement.fail(Batch.of_items([item for _, item in entry]), error)
+        self._intake.fail_all(self._settlement.fail, error)
 
     def _abandon(self, cut_short: int) -> None:
         """The event loop cancelled the flusher of an open client: fail what it held."""
-        pending = self._pending(cut_short)
+        pending = _pending(self._intake, self._sender, cut_short)
         self._state = _State.CLOSED
         self._fast = False
         self._intake_closed = True
@@ -415,14 +372,8 @@ class Analytics:
         # cancelling its tasks): whatever was pending is lost, and must not be silently.
         if getattr(self, "_state", None) in (_State.OPEN, _State.CLOSING) and not self._forked:
             batched = sum(len(lane.batcher) for lane in self._lanes.values())
-            _warn_unclosed(self, "it was garbage collected", self._pending(batched), "lost")
-
-    def _pending(self, batched: int) -> str:
-        sending = len(self._sender.tasks) if self._sender is not None else 0
-        return (
-            f"{self._intake.qsize()} queued call(s), {batched} message(s) in open batches and "
-            f"{sending} batch(es) sending or waiting to retry"
-        )
+            pending = _pending(self._intake, self._sender, batched)
+            _warn_unclosed(self, "it was garbage collected", pending, "lost")
 
     async def flush(self) -> None:
         """Wait until every message queued before this call was delivered or failed."""
@@ -782,13 +733,7 @@ class Analytics:
             return self._refuse_late(entry, delivery)
         self._admitting += 1
         try:
-            seqs = await spool.append([(lane.spool_key, item.data) for lane, item in entry])
-        except QueueFull:
-            self.stats.dropped += 1
-            raise
-        except SpoolError:
-            self.stats.spool_errors += 1
-            raise
+            seqs = await _spool_append(spool, entry, self.stats)
         finally:
             self._admission_done()
         for (_, item), seq in zip(entry, seqs, strict=True):
@@ -804,8 +749,18 @@ class Analytics:
         queued: its message is failed (counted, logged, ``on_error``), never left pending.
         (A spooled one stays on the spool, for the next start.)"""
         self.stats.enqueued += 1
-        self._fail_entry(entry, ClientClosedError("the client closed before this call queued"))
+        error = ClientClosedError("the client closed before this call queued")
+        self._intake.fail_entry(entry, self._settlement.fail, error)
         return delivery
+
+
+def _pending(intake: Intake, sender: Sender | None, batched: int) -> str:
+    """What an unclosed client leaves behind: ``batched`` messages in its open batches."""
+    sending = len(sender.tasks) if sender is not None else 0
+    return (
+        f"{intake.qsize()} queued call(s), {batched} message(s) in open batches and "
+        f"{sending} batch(es) sending or waiting to retry"
+    )
 
 
 def _warn_unclosed(client: Analytics, how: str, pending: str, fate: str) -> None:
@@ -887,15 +842,26 @@ def _wire_flow(
         lane.flow = flows[lane.destination]
 
 
-def _replayed(
-    recovery: Recovery, lanes: Iterable[Lane], size: int
-) -> tuple[list[list[tuple[Lane, Item]]], list[int]]:
-    """The spool's records as queue entries of ``size`` items, in their order; and the
-    sequence numbers of those no lane of this client can take."""
+async def _replay(
+    recovery: Recovery,
+    spool: Spooler,
+    intake: Intake,
+    lanes: Iterable[Lane],
+    max_queue_size: int,
+    stats: Stats,
+) -> None:
+    """Queue the spool's records in their order; those no lane of this client can take are
+    discarded (acknowledged on the spool) with a warning.
+
+    The records are queued in chunks (so replay hardly ever waits for queue room); their
+    memory is bounded by ``spool_max_bytes``, not ``max_queue_size``.
+    """
+    records = recovery.records
+    size = max(512, -(-len(records) // max(1, max_queue_size // 2)))
     by_key = {lane.spool_key: lane for lane in lanes}
     orphans: list[int] = []
     entries: list[list[tuple[Lane, Item]]] = [[]]
-    for record in recovery.records:
+    for record in records:
         lane = by_key.get(record.key)
         if lane is None or not lane.batcher.fits(len(record.data)):
             orphans.append(record.seq)
@@ -903,7 +869,70 @@ def _replayed(
         if len(entries[-1]) >= size:
             entries.append([])
         entries[-1].append((lane, Item(record.data, Replayed(), record.seq)))
-    return [entry for entry in entries if entry], orphans
+    for entry in entries:
+        if entry:
+            while not intake.put_nowait(entry):
+                await intake.wait_for_room()
+            await asyncio.sleep(0)  # a long backlog must not hold the event loop
+    stats.replayed += len(records) - len(orphans)
+    logger.info("replaying %d record(s) from the spool", len(records) - len(orphans))
+    if orphans:
+        logger.warning(
+            "%d spooled record(s) name destinations this client lacks; discarded", len(orphans)
+        )
+        spool.ack(orphans)
+
+
+async def _spool_append(spool: Spooler, entry: list[tuple[Lane, Item]], stats: Stats) -> list[int]:
+    """Write a message's records on the spool; their sequence numbers. A full spool
+    (``on_full="drop"``) counts as dropped, a failed write (a full disk) as a spool error."""
+    try:
+        return await spool.append([(lane.spool_key, item.data) for lane, item in entry])
+    except QueueFull:
+        stats.dropped += 1
+        raise
+    except SpoolError:
+        stats.spool_errors += 1
+        raise
+
+
+def _destinations(
+    write_key: str | None,
+    others: Sequence[Destination],
+    host: str,
+    limits: BatchLimits,
+    retry: RetryPolicy,
+    gzip: bool,
+    allow_insecure_http: bool,
+) -> list[Destination]:
+    """Segment first (with a write key; it checks ``host``), then ``others``, each name once."""
+    destinations = list(others)
+    if write_key is not None:
+        segment = Segment(
+            write_key,
+            host=host,
+            limits=limits,
+            retry=retry,
+            gzip=gzip,
+            allow_insecure_http=allow_insecure_http,
+        )
+        destinations.insert(0, segment)
+    names = [d.name for d in destinations]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"destination names must be unique, got {names}")
+    return destinations
+
+
+def _plan_guard(
+    plan: TrackingPlan | str | os.PathLike[str] | None,
+    on_violation: Literal["raise", "warn", "drop"],
+    stats: Stats,
+) -> PlanGuard | None:
+    if plan is None:
+        return None
+    from .plan._guard import PlanGuard  # imported only when a plan is given
+
+    return PlanGuard(plan, on_violation, stats)
 
 
 def _translate(

@@ -217,6 +217,24 @@ class Intake:
             timer.cancel()
             self._nap = None
 
+    def fail_all(self, fail: Callable[[Batch, Exception], None], error: Exception) -> None:
+        """Take every entry left and fail it with ``error`` (see :meth:`fail_entry`)."""
+        while (entry := self.take()) is not None:
+            self.fail_entry(entry, fail, error)
+
+    def fail_entry(
+        self, entry: Entry, fail: Callable[[Batch, Exception], None], error: Exception
+    ) -> None:
+        """Settle an entry that will never be batched: ``fail(batch, error)`` for its
+        messages; a flush marker is finished. A message for Segment alone must be the next
+        one queued (its place is found by position)."""
+        if type(entry) is bytes:
+            fail(Batch([entry], self.take_positions(1)), error)
+        elif isinstance(entry, Flush):
+            entry.finish()
+        elif isinstance(entry, list):
+            fail(Batch.of_items([item for _, item in entry]), error)
+
     def take_positions(self, count: int) -> Positions:
         """The places of the next ``count`` messages for Segment alone, in queue order."""
         runs: list[list[Any]] = []
