@@ -34,7 +34,10 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[server,cli]", *nox.project.dependency_groups(PYPROJECT, "tests"))
     env = {"COVERAGE_FILE": f".coverage.{session.python}"}
     session.run("coverage", "erase", env=env)
-    session.run("coverage", "run", "-m", "pytest", *session.posargs, env=env)
+    # One worker per core (at most 4): the suite waits on servers and timers as much as it
+    # computes. Coverage follows the workers (``patch = ["subprocess"]`` in pyproject.toml).
+    workers = ["-n", "auto", "--maxprocesses", "4"]
+    session.run("coverage", "run", "-m", "pytest", *workers, *session.posargs, env=env)
     session.run("coverage", "combine", env=env)
     session.run("coverage", "report", "--fail-under=90", env=env)
 
