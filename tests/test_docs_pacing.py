@@ -17,6 +17,7 @@ DOCS = [
     "docs/configuration.md",
     "docs/delivery.md",
     "docs/performance.md",
+    "docs/reliability.md",
 ]
 PACING = (
     "GZIP_LEVEL",
