@@ -2,7 +2,8 @@
 
 Per call it builds the message dict, stamps a uuid4 and an ISO-8601 timestamp, serializes
 it once (``pydantic_core.to_json``), and appends the bytes to the open batch. Full batches
-(100 messages, or whatever is open every 0.5 s) are joined into a
+(as the SDK closes them: before 475,000 bytes of body or at 2,500 messages, or whatever is
+open every 0.5 s) are joined into a
 ``{"batch": [...], "sentAt": ...}`` body, gzipped at level 1 like the SDK's default, and
 posted with one shared ``httpx.AsyncClient`` by four sender tasks. Failed posts are retried
 (honouring ``Retry-After``), and a bounded queue of ready batches gives backpressure, so the
@@ -43,9 +44,9 @@ class BareSender:
         write_key: str,
         *,
         host: str,
-        flush_at: int = 100,
+        flush_at: int = 2500,
+        flush_bytes: int = 475_000,
         flush_interval: float = 0.5,
-        max_queue_size: int = 10_000,
         concurrency: int = 4,
         gzip_level: int | None = 1,
     ) -> None:
@@ -60,10 +61,14 @@ class BareSender:
             self._headers["Content-Encoding"] = "gzip"
         self._gzip_level = gzip_level
         self._flush_at = flush_at
+        # Room for the envelope and sentAt, and a comma per record.
+        self._flush_bytes = flush_bytes - 64
+        self._size = 0
         self._flush_interval = flush_interval
         self._concurrency = concurrency
         self._buf: list[bytes] = []
-        self._ready: asyncio.Queue[list[bytes]] = asyncio.Queue(max(1, max_queue_size // flush_at))
+        # Full batches waiting for a sender: the backpressure, as a queue limit is the SDK's.
+        self._ready: asyncio.Queue[list[bytes]] = asyncio.Queue(2 * concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
         self.delivered = 0
@@ -98,15 +103,24 @@ class BareSender:
             "properties": properties,
             "context": _LIBRARY,
         }
-        self._buf.append(_encode(message))
+        record = _encode(message)
+        size = self._size + len(record) + 1
+        if size > self._flush_bytes and self._buf:
+            batch, self._buf = self._buf, []
+            size = len(record) + 1
+            await self._ready.put(batch)
+        self._buf.append(record)
+        self._size = size
         if len(self._buf) >= self._flush_at:
             batch, self._buf = self._buf, []
+            self._size = 0
             await self._ready.put(batch)
 
     async def flush(self) -> None:
         """Hand over the open batch and wait until every batch is delivered."""
         if self._buf:
             batch, self._buf = self._buf, []
+            self._size = 0
             await self._ready.put(batch)
         await self._ready.join()
 
@@ -115,6 +129,7 @@ class BareSender:
             await asyncio.sleep(self._flush_interval)
             if self._buf:
                 batch, self._buf = self._buf, []
+                self._size = 0
                 await self._ready.put(batch)
 
     async def _send_loop(self) -> None:
