@@ -7,9 +7,10 @@ One message's path::
                -> Sender: a task per batch: gzip, transport, RetryPolicy (_sender)
                -> Settlement: deliveries settled, stats counted, on_error called (_delivery)
 
-For Segment alone (the common case) the intake holds just each message's bytes, and the
-:class:`Delivery` handed back points at a shared outcome slice: nothing queued is an object
-the garbage collector has to scan.
+For Segment alone (the common case, with or without a spool) the intake holds just each
+message's bytes, and the :class:`Delivery` handed back points at a shared outcome slice
+(which also keeps the spool's sequence numbers): nothing queued is an object the garbage
+collector has to scan.
 """
 
 from __future__ import annotations
@@ -198,8 +199,8 @@ class Analytics:
         )
         self._spool = _make_spool(spool, spool_durability, spool_max_bytes, on_full)
         self._lanes = _make_lanes(self._destinations)
-        # Segment alone and no plugins: messages skip routing; without a spool they are
-        # queued as bare bytes (see the module docstring).
+        # Segment alone and no plugins: messages skip routing and are queued as bare bytes
+        # (see the module docstring).
         alone = [d.name for d in self._destinations] == ["Segment"] and not self._plugins
         self._alone = self._lanes[("Segment", "batch")] if alone else None
         self._max_record = self._alone.batcher.max_record if self._alone else 0
@@ -207,7 +208,7 @@ class Analytics:
         self._state = _State.UNOPENED
         self._forked = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._intake = Intake(max_queue_size)
+        self._intake = Intake(max_queue_size, spooled=alone and self._spool is not None)
         self._settlement = Settlement(self.stats, on_error, self._spool)
         self._sender: Sender | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -277,7 +278,7 @@ class Analytics:
             dispatch=sender.dispatch,
             after_sending=sender.after_sending,
             fail=self._settlement.fail,
-            segment=self._alone if self._spool is None else None,
+            segment=self._alone,
         )
         self._flusher = loop.create_task(self._run_flusher(flusher), name="aioanalytics-flusher")
         self._state = _State.OPEN
@@ -301,7 +302,8 @@ class Analytics:
         self.stats.spool_damaged += len(recovery.damage)
         if recovery.records and self._send:  # send=False sends nothing, old or new
             lanes, limit = self._lanes.values(), self.max_queue_size
-            await _replay(recovery, self._spool, self._intake, lanes, limit, self.stats)
+            intake, alone = self._intake, self._alone
+            await _replay(recovery, self._spool, intake, lanes, alone, limit, self.stats)
 
     async def aclose(self) -> None:
         """Stop intake, flush, wait up to ``shutdown_timeout`` for in-flight requests, then
@@ -637,10 +639,7 @@ class Analytics:
             self.stats.enqueued += 1
             return Delivery(message_id, Routed({"Segment": "skipped"}))
         if self._spool is not None:
-            fate = Routed()
-            fate.left = 1
-            entry = [(lane, Item(encoded, Slot(fate, "Segment")))]
-            return self._put_spooled(entry, Delivery(message_id, fate))
+            return self._spool_alone(lane, message_id, encoded)
         delivery = self._intake.admit(message_id, encoded)
         if delivery is None:
             return self._admit_slow(message_id, encoded)
@@ -655,6 +654,37 @@ class Analytics:
         assert delivery is not None  # room, and nothing ran since
         self.stats.enqueued += 1
         return delivery
+
+    async def _spool_alone(self, lane: Lane, message_id: str, encoded: bytes) -> Delivery:
+        # As _put_spooled, for a message for Segment alone: queued as bytes with its sequence
+        # number beside it, so that a spooled queue costs the garbage collector nothing either.
+        spool = self._spool
+        assert spool is not None
+        if self._intake_closed:
+            return self._refuse_spooled(lane, message_id, encoded, -1)
+        self._admitting += 1
+        try:
+            (seq,) = await _spool_append(spool, [(lane.spool_key, encoded)], self.stats)
+        finally:
+            self._admission_done()
+        try:
+            delivery = None if self._intake_closed else self._intake.admit(message_id, encoded, seq)
+            while delivery is None and not self._intake_closed:
+                await self._wait_for_room()
+                delivery = self._intake.admit(message_id, encoded, seq)
+        except BaseException:
+            spool.ack([seq])
+            raise
+        if delivery is None:
+            return self._refuse_spooled(lane, message_id, encoded, seq)
+        self.stats.enqueued += 1
+        return delivery
+
+    def _refuse_spooled(self, lane: Lane, message_id: str, data: bytes, seq: int) -> Delivery:
+        fate = Routed()
+        fate.left = 1
+        delivery = Delivery(message_id, fate)
+        return self._refuse_late([(lane, Item(data, Slot(fate, "Segment"), seq))], delivery)
 
     async def _wait_for_room(self) -> None:
         # The intake is full: fail fast ("drop") or wait for room ("block") unless the client
@@ -733,7 +763,8 @@ class Analytics:
             return self._refuse_late(entry, delivery)
         self._admitting += 1
         try:
-            seqs = await _spool_append(spool, entry, self.stats)
+            records = [(lane.spool_key, item.data) for lane, item in entry]
+            seqs = await _spool_append(spool, records, self.stats)
         finally:
             self._admission_done()
         for (_, item), seq in zip(entry, seqs, strict=True):
@@ -847,11 +878,13 @@ async def _replay(
     spool: Spooler,
     intake: Intake,
     lanes: Iterable[Lane],
+    alone: Lane | None,
     max_queue_size: int,
     stats: Stats,
 ) -> None:
     """Queue the spool's records in their order; those no lane of this client can take are
-    discarded (acknowledged on the spool) with a warning.
+    discarded (acknowledged on the spool) with a warning. For Segment alone (``alone``) they
+    are queued as bytes, like new calls.
 
     The records are queued in chunks (so replay hardly ever waits for queue room); their
     memory is bounded by ``spool_max_bytes``, not ``max_queue_size``.
@@ -871,8 +904,13 @@ async def _replay(
         entries[-1].append((lane, Item(record.data, Replayed(), record.seq)))
     for entry in entries:
         if entry:
-            while not intake.put_nowait(entry):
-                await intake.wait_for_room()
+            if alone is not None:  # every lane kept is Segment's
+                chunk = [(item.data, item.spool_id) for _, item in entry]
+                while not intake.admit_replayed(chunk):
+                    await intake.wait_for_room()
+            else:
+                while not intake.put_nowait(entry):
+                    await intake.wait_for_room()
             await asyncio.sleep(0)  # a long backlog must not hold the event loop
     stats.replayed += len(records) - len(orphans)
     logger.info("replaying %d record(s) from the spool", len(records) - len(orphans))
@@ -883,11 +921,14 @@ async def _replay(
         spool.ack(orphans)
 
 
-async def _spool_append(spool: Spooler, entry: list[tuple[Lane, Item]], stats: Stats) -> list[int]:
-    """Write a message's records on the spool; their sequence numbers. A full spool
-    (``on_full="drop"``) counts as dropped, a failed write (a full disk) as a spool error."""
+async def _spool_append(
+    spool: Spooler, records: list[tuple[bytes, bytes]], stats: Stats
+) -> list[int]:
+    """Write a message's ``(key, data)`` records on the spool; their sequence numbers. A full
+    spool (``on_full="drop"``) counts as dropped, a failed write (a full disk) as a spool
+    error."""
     try:
-        return await spool.append([(lane.spool_key, item.data) for lane, item in entry])
+        return await spool.append(records)
     except QueueFull:
         stats.dropped += 1
         raise

@@ -7,8 +7,9 @@ Theory of operation. A message's fate is written in one of two places:
   ``bytearray``, failures and waiters in dicts made only when needed. The queue then holds
   nothing but each message's bytes, and the :class:`Delivery` handed back points at
   (slice, index): queued messages add no objects for the garbage collector to scan.
-- :class:`Routed`, one per message otherwise (plugins, several destinations, a spool): an
-  outcome per destination.
+  With a spool, each message's sequence number on it sits in a parallel ``array``.
+- :class:`Routed`, one per message otherwise (plugins, several destinations): an outcome
+  per destination.
 
 Batches carry :class:`Positions` (runs of consecutive slice indexes) or :class:`Items`
 (one sink per record) as their sinks; :class:`Settlement` settles either, counts, acks the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -150,18 +152,22 @@ class Delivery:
 class Outcomes:
     """The fate of a slice of messages sent to Segment alone, one byte each."""
 
-    __slots__ = ("_errors", "_waiters", "states")
+    __slots__ = ("_errors", "_waiters", "spool_ids", "states")
 
-    def __init__(self) -> None:
+    def __init__(self, *, spooled: bool = False) -> None:
         #: One byte per message, in queue order: pending, delivered or failed.
         self.states = bytearray()
+        #: With a spool: each message's sequence number on it, in the same order.
+        self.spool_ids: array[int] | None = array("q") if spooled else None
         self._errors: dict[int, BaseException] | None = None
         self._waiters: dict[int, asyncio.Future[None]] | None = None
 
-    def add(self) -> int:
-        """A message joins the slice: its index."""
+    def add(self, spool_id: int = -1) -> int:
+        """A message joins the slice (with its spool sequence number, if spooled): its index."""
         states = self.states
         states.append(_PENDING)
+        if self.spool_ids is not None:
+            self.spool_ids.append(spool_id)
         return len(states) - 1
 
     @property
@@ -374,7 +380,11 @@ class Positions:
         return sum(outcomes.settle(start, stop, outcome) for outcomes, start, stop in self._runs)
 
     def spool_ids(self) -> list[int]:
-        return []
+        ids: list[int] = []
+        for outcomes, start, stop in self._runs:
+            if outcomes.spool_ids is not None:
+                ids += outcomes.spool_ids[start:stop]
+        return ids
 
 
 class Items:
@@ -445,6 +455,8 @@ class Settlement:
         sinks, spool, stats = batch.sinks, self.spool, self.stats
         if isinstance(sinks, Positions):
             stats.delivered += sinks.settle(DELIVERED)
+            if spool is not None:
+                spool.ack(sinks.spool_ids())
             return
         items = sinks.items
         try:

@@ -1,9 +1,10 @@
 """The intake queue and the flusher: queued messages -> batches, and when to wake.
 
 Theory of operation. Calls put entries in the :class:`Intake`: a message for Segment alone is
-just its bytes (its fate lives in a shared :class:`~aioanalytics._delivery.Outcomes` slice,
-found again by position); a routed message is a list of ``(lane, item)`` pairs; markers ask
-for a flush or the close. The :class:`Flusher` drains the intake into each lane's
+just its bytes (its fate, and its spool sequence number if there is a spool, live in a shared
+:class:`~aioanalytics._delivery.Outcomes` slice, found again by position); records replayed
+from the spool for Segment alone are a tuple of such bytes; a routed message is a list of
+``(lane, item)`` pairs; markers ask for a flush or the close. The :class:`Flusher` drains the intake into each lane's
 :class:`~aioanalytics._batching.Batcher` and hands every closed batch to ``dispatch``.
 
 Pacing, all of it here:
@@ -55,8 +56,9 @@ class Close:
 CLOSE = Close()
 _MARKERS = (Flush, Close)
 
-#: An entry: a message for Segment alone (its bytes), a routed message's items, a marker.
-Entry: TypeAlias = "bytes | list[tuple[Lane, Item]] | Flush | Close"
+#: An entry: a message for Segment alone (its bytes), records replayed for Segment alone, a
+#: routed message's items, a marker.
+Entry: TypeAlias = "bytes | tuple[bytes, ...] | list[tuple[Lane, Item]] | Flush | Close"
 
 
 class Intake:
@@ -74,12 +76,13 @@ class Intake:
         "_putters",
         "_slice",
         "_slices",
+        "_spooled",
         "_start",
         "limit",
         "wake_at",
     )
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, spooled: bool = False) -> None:
         self._entries: deque[Any] = deque()
         self.limit = limit
         self._getter: asyncio.Future[None] | None = None
@@ -89,7 +92,9 @@ class Intake:
         self.wake_at = 1
         # The slices of queued-or-batching messages for Segment alone, oldest first, and the
         # first index of the oldest not yet taken by a batch.
-        self._slice = Outcomes()
+        # With a spool, the slices keep each message's sequence number on it.
+        self._spooled = spooled
+        self._slice = Outcomes(spooled=spooled)
         self._slices: deque[Outcomes] = deque([self._slice])
         self._start = 0
 
@@ -105,8 +110,9 @@ class Intake:
 
     # -- producers ---------------------------------------------------------------------------
 
-    def admit(self, message_id: str, data: bytes) -> Delivery | None:
-        """Queue a message for Segment alone; its Delivery, or ``None`` when full."""
+    def admit(self, message_id: str, data: bytes, spool_id: int = -1) -> Delivery | None:
+        """Queue a message for Segment alone (``spool_id``: its sequence number on the
+        spool); its Delivery, or ``None`` when full."""
         entries = self._entries
         if len(entries) >= self.limit:
             return None
@@ -114,12 +120,31 @@ class Intake:
         outcomes = self._slice
         states = outcomes.states
         states.append(0)
+        if self._spooled:
+            outcomes.spool_ids.append(spool_id)  # type: ignore[union-attr]
         if len(states) >= SLICE_MESSAGES:
-            self._slice = Outcomes()
-            self._slices.append(self._slice)
+            self._next_slice()
         if self._getter is not None or (self._nap is not None and len(entries) >= self.wake_at):
             self._wake(len(entries), False)
         return Delivery(message_id, outcomes, len(states) - 1)
+
+    def admit_replayed(self, records: Sequence[tuple[bytes, int]]) -> bool:
+        """Queue records replayed from the spool for Segment alone, ``(data, spool_id)`` in
+        their order, as one entry (nobody awaits them); ``False`` when full."""
+        entries = self._entries
+        if len(entries) >= self.limit:
+            return False
+        for _, spool_id in records:
+            self._slice.add(spool_id)
+            if self._slice.full:
+                self._next_slice()
+        entries.append(tuple(data for data, _ in records))
+        self._wake(len(entries), False)
+        return True
+
+    def _next_slice(self) -> None:
+        self._slice = Outcomes(spooled=self._spooled)
+        self._slices.append(self._slice)
 
     def put_nowait(self, entry: Entry) -> bool:
         """Queue a routed message or a marker (markers always fit); ``False`` when full."""
@@ -230,6 +255,8 @@ class Intake:
         one queued (its place is found by position)."""
         if type(entry) is bytes:
             fail(Batch([entry], self.take_positions(1)), error)
+        elif type(entry) is tuple:
+            fail(Batch(list(entry), self.take_positions(len(entry))), error)
         elif isinstance(entry, Flush):
             entry.finish()
         elif isinstance(entry, list):
@@ -315,6 +342,12 @@ class Flusher:
                         closed = add_to_segment(entry, len(entry), now=now)
                         if closed:
                             ready.extend((segment, close(segment, b)) for b in closed)
+                    elif kind is tuple:  # replayed for Segment alone
+                        assert add_to_segment is not None and segment is not None
+                        for data in entry:
+                            closed = add_to_segment(data, len(data), now=now)
+                            if closed:
+                                ready.extend((segment, close(segment, b)) for b in closed)
                     elif kind is list:
                         for lane, item in entry:
                             closed = lane.batcher.add(item, len(item.data), now=now)

@@ -131,6 +131,33 @@ async def test_a_nap_ends_at_the_wake_mark_or_at_a_marker() -> None:
     await asyncio.wait_for(nap, 5)
 
 
+def test_spool_ids_travel_with_their_positions_and_replayed_records() -> None:
+    """With a spool, each message's sequence number is found again by position, for new calls
+    and for records replayed as one entry."""
+    intake = Intake(10, spooled=True)
+    assert intake.admit_replayed([(b"r1", 1), (b"r2", 2)])
+    first = intake.admit("m3", b"{}", 3)
+    intake.admit("m4", b"{}", 4)
+    assert intake.take() == (b"r1", b"r2")
+    assert intake.take() == b"{}"
+    assert intake.take_positions(3).spool_ids() == [1, 2, 3]
+    assert first is not None and first.done() is False
+    failed: list[tuple[list[bytes], list[int]]] = []
+    intake.fail_all(
+        lambda batch, _: failed.append((batch.records, batch.sinks.spool_ids())),
+        ClientClosedError("closed"),
+    )
+    assert failed == [([b"{}"], [4])]
+
+
+def test_a_full_intake_refuses_replayed_records() -> None:
+    intake = Intake(1, spooled=True)
+    assert intake.admit_replayed([(b"r1", 1)])
+    assert not intake.admit_replayed([(b"r2", 2)])
+    assert intake.take() == (b"r1",)
+    assert intake.take_positions(1).spool_ids() == [1]
+
+
 def test_ten_thousand_queued_messages_add_no_objects_for_the_collector() -> None:
     intake = Intake(20_000)
     records = [b'{"i":%d}' % i for i in range(10_000)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,38 @@ def test_queued_messages_add_almost_no_objects_for_the_collector() -> None:
             return added
 
     assert asyncio.run(main()) <= 100
+
+
+def test_a_spooled_queue_adds_almost_no_objects_for_the_collector(tmp_path: Path) -> None:
+    """The same with a spool: each queued message's sequence number lives beside its bytes,
+    not in an object of its own."""
+
+    async def main() -> tuple[int, int]:
+        async with Analytics(
+            "key",
+            transport=MemoryTransport(),
+            max_queue_size=20_000,
+            spool=tmp_path,
+            spool_durability="interval",
+        ) as client:
+            await client.track(user_id="u", event="warm-up")
+            await client.flush()
+            gc.collect()
+            gc.disable()
+            try:
+                before = len(gc.get_objects())
+                for i in range(10_000):
+                    await client.track(user_id=f"u{i % 7}", event="Order", properties={"i": i})
+                added = len(gc.get_objects()) - before
+            finally:
+                gc.enable()
+            queued = client.stats.enqueued - client.stats.delivered
+            await client.flush()
+            assert client.stats.delivered == 10_001
+            assert client._spool is not None
+            assert client._spool.spool.live_records == 0  # every delivery acknowledged
+            return added, queued
+
+    added, queued = asyncio.run(main())
+    assert queued >= 5_000  # the spool's writer may let the flusher run now and then
+    assert added <= 100
