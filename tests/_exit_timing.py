@@ -19,7 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["MAIN_DONE", "ExitTiming", "exit_timings", "unreachable_hosts"]
+__all__ = [
+    "MAIN_DONE",
+    "ExitTiming",
+    "assert_waited_once",
+    "exit_timings",
+    "unreachable_hosts",
+]
 
 #: What a script prints as the last thing its main thread does.
 MAIN_DONE = "main thread done"
@@ -87,3 +93,12 @@ def exit_timings(
     with ThreadPoolExecutor(len(hosts)) as pool:
         futures = {name: pool.submit(run, url) for name, url in hosts.items()}
         return {name: future.result() for name, future in futures.items()}
+
+
+def assert_waited_once(timings: dict[str, ExitTiming], timeout: float) -> None:
+    """Each script exited cleanly within 1.5 times ``timeout`` (waiting it twice breaks that)
+    and reported its undelivered message rather than dropping it."""
+    for name, timing in timings.items():
+        assert timing.returncode == 0, (name, timing.stderr)
+        assert "1 message(s) failed" in timing.stderr, (name, timing.stderr)
+        assert timing.seconds < 1.5 * timeout, (name, timing)
