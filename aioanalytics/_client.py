@@ -250,15 +250,13 @@ class Analytics:
                 "aioanalytics runs on asyncio; no asyncio loop is running"
             ) from None
         self._closing = loop.create_future()
-        recovery = None
-        if self._spool is not None:  # first: a spool in use elsewhere fails open() cleanly
-            recovery = await self._spool.open(self._closing)
+        recovery, spool = None, self._spool
+        if spool is not None:  # first: a spool in use elsewhere fails open() cleanly
+            recovery = await spool.open(self._closing)
         if self._transport is None:
-            # Everything the first request needs is made now, at start-up, rather than in the
-            # middle of traffic. (In a worker thread it would cost ~4 MB more RSS: the
-            # thread's own malloc arena keeps what the TLS context's loading freed.) Each
-            # destination has max_concurrent_requests connections of its own: one that hangs
-            # must not take the connections another one needs.
+            # Made at start-up, not in the middle of traffic (a worker thread would cost ~4 MB
+            # RSS: its malloc arena). Connections per destination: one that hangs takes none
+            # of another's.
             self._transport = _make_transport(
                 self._http_client,
                 self._timeout,
@@ -284,8 +282,11 @@ class Analytics:
         self._state = _State.OPEN
         self._refresh_fast()
         _live_clients.add(self)
-        if recovery is not None:
-            await self._replay(recovery)
+        if spool is not None and recovery is not None:  # what it kept from an earlier run
+            self.stats.spool_damaged += len(recovery.damage)
+            if recovery.records and self._send:  # send=False sends nothing, old or new
+                lanes = self._lanes.values()
+                await _replay(recovery, spool, self._intake, lanes, self._alone, self.stats)
         logger.debug("opened %r", self)
 
     async def _run_flusher(self, flusher: Flusher) -> None:
@@ -295,15 +296,6 @@ class Analytics:
             if self._state is _State.OPEN:  # not aclose(): the loop is going away under it
                 self._abandon(flusher.cut_short)
             raise
-
-    async def _replay(self, recovery: Recovery) -> None:
-        """Queue what the spool kept from an earlier run, in its order, ahead of new calls."""
-        assert self._spool is not None
-        self.stats.spool_damaged += len(recovery.damage)
-        if recovery.records and self._send:  # send=False sends nothing, old or new
-            lanes, limit = self._lanes.values(), self.max_queue_size
-            intake, alone = self._intake, self._alone
-            await _replay(recovery, self._spool, intake, lanes, alone, limit, self.stats)
 
     async def aclose(self) -> None:
         """Stop intake, flush, wait up to ``shutdown_timeout`` for in-flight requests, then
@@ -655,32 +647,22 @@ class Analytics:
         self.stats.enqueued += 1
         return delivery
 
-    async def _spool_alone(self, lane: Lane, message_id: str, encoded: bytes) -> Delivery:
+    async def _spool_alone(self, lane: Lane, message_id: str, data: bytes) -> Delivery:
         # As _put_spooled, for a message for Segment alone: queued as bytes with its sequence
         # number beside it, so that a spooled queue costs the garbage collector nothing either.
-        spool = self._spool
+        seq, spool = -1, self._spool
         assert spool is not None
-        if self._intake_closed:
-            return self._refuse_spooled(lane, message_id, encoded, -1)
-        self._admitting += 1
+        if not self._intake_closed:
+            (seq,) = await self._spool_append([(lane.spool_key, data)])
         try:
-            (seq,) = await _spool_append(spool, [(lane.spool_key, encoded)], self.stats)
-        finally:
-            self._admission_done()
-        try:
-            delivery = None if self._intake_closed else self._intake.admit(message_id, encoded, seq)
-            while delivery is None and not self._intake_closed:
+            while not self._intake_closed:
+                if (delivery := self._intake.admit(message_id, data, seq)) is not None:
+                    self.stats.enqueued += 1
+                    return delivery
                 await self._wait_for_room()
-                delivery = self._intake.admit(message_id, encoded, seq)
         except BaseException:
             spool.ack([seq])
             raise
-        if delivery is None:
-            return self._refuse_spooled(lane, message_id, encoded, seq)
-        self.stats.enqueued += 1
-        return delivery
-
-    def _refuse_spooled(self, lane: Lane, message_id: str, data: bytes, seq: int) -> Delivery:
         fate = Routed()
         fate.left = 1
         delivery = Delivery(message_id, fate)
@@ -709,15 +691,10 @@ class Analytics:
 
     async def _route_admitted(self, wire: dict[str, Any]) -> Delivery:
         message_id = wire["messageId"]
-        if self._plugins:  # plugins may mutate: give them a copy that shares nothing
-            wire = pydantic_core.from_json(_to_json(wire))
-        for plugin in self._plugins:
-            result = plugin(wire)
-            if inspect.isawaitable(result):
-                result = await result
+        if self._plugins:
+            result = await _run_plugins(self._plugins, wire)
             if result is None:
                 self.stats.dropped += 1
-                logger.debug("message %s dropped by plugin %r", message_id, plugin)
                 return Delivery(message_id, Routed({"*": "dropped"}))
             wire = result
         selected = [d for d in self._destinations if _selects(wire.get("integrations"), d.name)]
@@ -754,19 +731,11 @@ class Analytics:
         return delivery
 
     async def _put_spooled(self, entry: list[tuple[Lane, Item]], delivery: Delivery) -> Delivery:
-        # On the spool first (as durable as spool_durability says), then queued. A message the
-        # queue then refuses is taken off the spool again: it must not come back on the next
-        # start behind the caller's back.
         spool = self._spool
         assert spool is not None
         if self._intake_closed:  # the spool's writer may be gone: do not wait for it
             return self._refuse_late(entry, delivery)
-        self._admitting += 1
-        try:
-            records = [(lane.spool_key, item.data) for lane, item in entry]
-            seqs = await _spool_append(spool, records, self.stats)
-        finally:
-            self._admission_done()
+        seqs = await self._spool_append([(lane.spool_key, item.data) for lane, item in entry])
         for (_, item), seq in zip(entry, seqs, strict=True):
             item.spool_id = seq
         try:
@@ -774,6 +743,17 @@ class Analytics:
         except BaseException:
             spool.ack(seqs)
             raise
+
+    async def _spool_append(self, records: list[tuple[bytes, bytes]]) -> list[int]:
+        # On the spool first (as durable as spool_durability says), then queued. A message the
+        # queue then refuses is taken off the spool again: it must not come back on the next
+        # start behind the caller's back.
+        assert self._spool is not None
+        self._admitting += 1
+        try:
+            return await _spool_append(self._spool, records, self.stats)
+        finally:
+            self._admission_done()
 
     def _refuse_late(self, entry: Entry, delivery: Delivery) -> Delivery:
         """A call that finished its plugins or its spool write after the close marker was
@@ -783,6 +763,22 @@ class Analytics:
         error = ClientClosedError("the client closed before this call queued")
         self._intake.fail_entry(entry, self._settlement.fail, error)
         return delivery
+
+
+async def _run_plugins(plugins: Sequence[Plugin], wire: dict[str, Any]) -> dict[str, Any] | None:
+    """Run the plugins in order on a copy of ``wire`` that shares nothing with it (they may
+    mutate it); the result, or ``None`` when one of them dropped the message."""
+    message_id = wire["messageId"]
+    wire = pydantic_core.from_json(_to_json(wire))
+    for plugin in plugins:
+        result = plugin(wire)
+        if inspect.isawaitable(result):
+            result = await result
+        if result is None:
+            logger.debug("message %s dropped by plugin %r", message_id, plugin)
+            return None
+        wire = result
+    return wire
 
 
 def _pending(intake: Intake, sender: Sender | None, batched: int) -> str:
@@ -879,7 +875,6 @@ async def _replay(
     intake: Intake,
     lanes: Iterable[Lane],
     alone: Lane | None,
-    max_queue_size: int,
     stats: Stats,
 ) -> None:
     """Queue the spool's records in their order; those no lane of this client can take are
@@ -890,7 +885,7 @@ async def _replay(
     memory is bounded by ``spool_max_bytes``, not ``max_queue_size``.
     """
     records = recovery.records
-    size = max(512, -(-len(records) // max(1, max_queue_size // 2)))
+    size = max(512, -(-len(records) // max(1, intake.limit // 2)))
     by_key = {lane.spool_key: lane for lane in lanes}
     orphans: list[int] = []
     entries: list[list[tuple[Lane, Item]]] = [[]]
