@@ -59,7 +59,7 @@ from ._models import Alias, Group, Identify, Message, Page, Screen, Track
 from ._observe import RequestObserver
 from ._retry import DEFAULT_MAX_RETRY_DURATION, RetryPolicy
 from ._sender import FlowControl, Lane, Sender
-from ._spool import Recovery, SpoolError
+from ._spool import Record, Recovery, SpoolError
 from ._spooler import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, Durability, Spooler
 from ._transports.base import AsyncTransport
 from ._transports.http import HTTPTransport
@@ -888,25 +888,24 @@ async def _replay(
     size = max(512, -(-len(records) // max(1, intake.limit // 2)))
     by_key = {lane.spool_key: lane for lane in lanes}
     orphans: list[int] = []
-    entries: list[list[tuple[Lane, Item]]] = [[]]
+    kept: list[tuple[Lane, Record]] = []
     for record in records:
         lane = by_key.get(record.key)
         if lane is None or not lane.batcher.fits(len(record.data)):
             orphans.append(record.seq)
-            continue
-        if len(entries[-1]) >= size:
-            entries.append([])
-        entries[-1].append((lane, Item(record.data, Replayed(), record.seq)))
-    for entry in entries:
-        if entry:
-            if alone is not None:  # every lane kept is Segment's
-                chunk = [(item.data, item.spool_id) for _, item in entry]
-                while not intake.admit_replayed(chunk):
-                    await intake.wait_for_room()
-            else:
-                while not intake.put_nowait(entry):
-                    await intake.wait_for_room()
-            await asyncio.sleep(0)  # a long backlog must not hold the event loop
+        else:
+            kept.append((lane, record))
+    for start in range(0, len(kept), size):
+        chunk = kept[start : start + size]
+        if alone is not None:  # every lane kept is Segment's: queued as bytes
+            replayed = [(record.data, record.seq) for _, record in chunk]
+            while not intake.admit_replayed(replayed):
+                await intake.wait_for_room()
+        else:
+            entry = [(lane, Item(record.data, Replayed(), record.seq)) for lane, record in chunk]
+            while not intake.put_nowait(entry):
+                await intake.wait_for_room()
+        await asyncio.sleep(0)  # a long backlog must not hold the event loop
     stats.replayed += len(records) - len(orphans)
     logger.info("replaying %d record(s) from the spool", len(records) - len(orphans))
     if orphans:

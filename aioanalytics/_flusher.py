@@ -4,8 +4,9 @@ Theory of operation. Calls put entries in the :class:`Intake`: a message for Seg
 just its bytes (its fate, and its spool sequence number if there is a spool, live in a shared
 :class:`~aioanalytics._delivery.Outcomes` slice, found again by position); records replayed
 from the spool for Segment alone are a tuple of such bytes; a routed message is a list of
-``(lane, item)`` pairs; markers ask for a flush or the close. The :class:`Flusher` drains the intake into each lane's
-:class:`~aioanalytics._batching.Batcher` and hands every closed batch to ``dispatch``.
+``(lane, item)`` pairs; markers ask for a flush or the close. The :class:`Flusher` drains
+the intake into each lane's :class:`~aioanalytics._batching.Batcher` and hands every closed
+batch to ``dispatch``.
 
 Pacing, all of it here:
 

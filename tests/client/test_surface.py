@@ -23,23 +23,28 @@ def test_the_sync_calls_take_exactly_the_async_arguments(name: str) -> None:
     assert [(p.name, p.kind, p.default, p.annotation) for p in theirs.values()] == described
 
 
+async def _objects_added_by_10k_calls(client: Analytics) -> int:
+    """GC-tracked objects added by 10,000 track() calls (after a warm-up call and flush)."""
+    await client.track(user_id="u", event="warm-up")
+    await client.flush()
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        for i in range(10_000):
+            await client.track(user_id=f"u{i % 7}", event="Order", properties={"i": i})
+        return len(gc.get_objects()) - before
+    finally:
+        gc.enable()
+
+
 def test_queued_messages_add_almost_no_objects_for_the_collector() -> None:
     """Ten thousand track() calls queued (the flusher not yet run) add a handful of tracked
     objects, not one per message: queued messages never reach the old generations."""
 
     async def main() -> int:
         async with Analytics("key", transport=MemoryTransport(), max_queue_size=20_000) as client:
-            await client.track(user_id="u", event="warm-up")
-            await client.flush()
-            gc.collect()
-            gc.disable()
-            try:
-                before = len(gc.get_objects())
-                for i in range(10_000):
-                    await client.track(user_id=f"u{i % 7}", event="Order", properties={"i": i})
-                added = len(gc.get_objects()) - before
-            finally:
-                gc.enable()
+            added = await _objects_added_by_10k_calls(client)
             assert client.stats.enqueued - client.stats.delivered == 10_000  # all queued
             return added
 
@@ -58,17 +63,7 @@ def test_a_spooled_queue_adds_almost_no_objects_for_the_collector(tmp_path: Path
             spool=tmp_path,
             spool_durability="interval",
         ) as client:
-            await client.track(user_id="u", event="warm-up")
-            await client.flush()
-            gc.collect()
-            gc.disable()
-            try:
-                before = len(gc.get_objects())
-                for i in range(10_000):
-                    await client.track(user_id=f"u{i % 7}", event="Order", properties={"i": i})
-                added = len(gc.get_objects()) - before
-            finally:
-                gc.enable()
+            added = await _objects_added_by_10k_calls(client)
             queued = client.stats.enqueued - client.stats.delivered
             await client.flush()
             assert client.stats.delivered == 10_001
